@@ -1,0 +1,45 @@
+# Clientele - the front door. `make report` and `make test` are all a newcomer needs.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+CONFIG ?= config/sample.yaml
+RUN_ID ?=
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help setup report test lab sample clean distclean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-10s %s\n", $$1, $$2}'
+	@echo "  (variables: CONFIG=$(CONFIG) RUN_ID=<name> PYTEST_ARGS='-k clv')"
+
+setup: $(STAMP) ## create .venv from pyproject.toml and register the Jupyter kernel (idempotent)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade uv
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]'
+	$(BIN)/python -m ipykernel install --sys-prefix --name clientele --display-name "Python (clientele)" >/dev/null
+	@touch $(STAMP)
+	@echo "environment ready: $(VENV)"
+
+report: setup ## run every notebook on CONFIG (default: the bundled sample) -> reports/<run_id>/index.html
+	$(BIN)/analysis run --config $(CONFIG) $(if $(RUN_ID),--run-id $(RUN_ID))
+
+test: setup ## run the test suite (unit, notebooks, browser)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lab: setup ## start JupyterLab with the project kernel
+	$(BIN)/jupyter lab --notebook-dir=notebooks
+
+sample: setup ## regenerate data/sample/ with the synthetic generator
+	$(BIN)/analysis sample --out data/sample
+
+clean: ## remove generated reports and caches (keeps .venv)
+	rm -rf reports/*/ reports/.staging reports/latest .pytest_cache
+	find . -name __pycache__ -not -path './.venv/*' -prune -exec rm -rf {} +
+
+distclean: clean ## also remove the virtual environment
+	rm -rf $(VENV)

@@ -1,0 +1,2 @@
+"""Clientele analysis package."""
+__version__ = "0.1.0"

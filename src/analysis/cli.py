@@ -1,0 +1,83 @@
+"""Command line: ``analysis run``, ``analysis sample``, ``analysis check``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from .config import PROJECT_ROOT, ConfigError
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .runner import RunError, run
+
+    try:
+        run(args.config, run_id=args.run_id, only=args.only, reports_dir=args.reports_dir)
+    except (ConfigError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except RunError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from . import io
+    from .config import load_config
+
+    try:
+        cfg = load_config(args.config)
+        for table in cfg.sources:
+            files, mapping = io.check_source(cfg, table)
+            print(f"{table}: {len(files)} file(s); mapped {mapping}")
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print("config ok")
+    return 0
+
+
+def _cmd_sample(args: argparse.Namespace) -> int:
+    from .sample import write_sample
+
+    t0 = time.perf_counter()
+    paths = write_sample(args.out, n_customers=args.customers, random_state=args.seed)
+    for name, path in paths.items():
+        print(f"  {name:<14} {path} ({Path(path).stat().st_size / 1e6:.2f} MB)")
+    print(f"sample of {args.customers} customers written to {args.out} in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="analysis", description="Clientele: customer segmentation and clienteling reports.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p_run = sub.add_parser("run", help="execute the notebooks for a config and write reports/<run_id>/")
+    p_run.add_argument("--config", required=True, help="run config, e.g. config/sample.yaml")
+    p_run.add_argument("--run-id", default=None, help="folder name under reports/ (default <config name>-<UTC time>)")
+    p_run.add_argument("--only", nargs="+", default=None, metavar="NAME", help="run only these notebooks (e.g. 00_data_prep 13_behavioral)")
+    p_run.add_argument("--reports-dir", default=str(PROJECT_ROOT / "reports"), help=argparse.SUPPRESS)
+    p_run.set_defaults(func=_cmd_run)
+
+    p_check = sub.add_parser("check", help="validate a config and its column mapping without running anything")
+    p_check.add_argument("--config", required=True)
+    p_check.set_defaults(func=_cmd_check)
+
+    p_sample = sub.add_parser("sample", help="generate the synthetic sample data set")
+    p_sample.add_argument("--out", default=str(PROJECT_ROOT / "data" / "sample"))
+    p_sample.add_argument("--customers", type=int, default=2000)
+    p_sample.add_argument("--seed", type=int, default=42)
+    p_sample.set_defaults(func=_cmd_sample)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,521 @@
+"""The data contract: raw tables in, validated tables and a row ledger out.
+
+Every input row is either kept or set aside with exactly one reason; the ledger counts both, so
+``kept + set aside == rows read`` holds for every table. Checks run in a fixed order and the
+first that fails names the reason. The validated tables are then checked against pandera
+schemas; inside the package we trust their types.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+
+from .config import ConfigError, RunConfig
+
+# ------------------------------------------------------------------------------------------
+# Schemas of validated tables
+# ------------------------------------------------------------------------------------------
+
+_ID = pa.Column(str, nullable=False)
+
+CUSTOMERS_SCHEMA = pa.DataFrameSchema(
+    {
+        "customer_id": pa.Column(str, nullable=False, unique=True),
+        "age": pa.Column(float, pa.Check.in_range(0, 120), nullable=True, required=False),
+        "income": pa.Column(float, nullable=True, required=False),
+        "children": pa.Column(float, pa.Check.ge(0), nullable=True, required=False),
+        "latitude": pa.Column(float, pa.Check.in_range(-90, 90), nullable=True, required=False),
+        "longitude": pa.Column(float, pa.Check.in_range(-180, 180), nullable=True, required=False),
+    },
+    strict=False,
+    coerce=False,
+    name="customers",
+)
+
+TRANSACTIONS_SCHEMA = pa.DataFrameSchema(
+    {
+        "customer_id": _ID,
+        "order_id": _ID,
+        "timestamp": pa.Column("datetime64[ns]", nullable=False),
+        "product_id": pa.Column(str, nullable=False),
+        "category": pa.Column(str, nullable=False),
+        "quantity": pa.Column(float, pa.Check.gt(0), nullable=False),
+        "amount": pa.Column(float, pa.Check.ge(0), nullable=False),
+        "margin": pa.Column(float, nullable=True, required=False),
+    },
+    strict=False,
+    name="transactions",
+)
+
+SURVEY_SCHEMA = pa.DataFrameSchema({"customer_id": pa.Column(str, nullable=False, unique=True)}, strict=False, name="survey")
+
+EVENTS_SCHEMA = pa.DataFrameSchema(
+    {
+        "customer_id": _ID,
+        "timestamp": pa.Column("datetime64[ns]", nullable=False),
+        "event_type": pa.Column(str, nullable=False),
+    },
+    strict=False,
+    name="events",
+)
+
+NUMERIC_CUSTOMER_COLUMNS = ("age", "birth_year", "income", "children", "teens", "latitude", "longitude", "population", "spend")
+CATEGORICAL_CUSTOMER_COLUMNS = (
+    "gender", "education", "occupation", "marital_status", "country", "region", "state", "city",
+    "postal_code", "urban_rural", "climate_zone", "customer_segment",
+)
+CUSTOMER_ATTRIBUTES_ON_TRANSACTIONS = ("country", "region", "state", "city", "postal_code", "customer_segment", "customer_name")
+
+# ------------------------------------------------------------------------------------------
+# Value parsers (vectorised)
+# ------------------------------------------------------------------------------------------
+
+
+def normalize_ids(values: pd.Series) -> pd.Series:
+    """Ids as clean strings: trimmed, empty -> missing, ``17850.0`` -> ``17850``.
+
+    Spreadsheet exports turn integer ids into floats; the trailing ``.0`` is dropped so the same
+    customer matches across tables.
+    """
+    text = values.astype("string").str.strip()
+    text = text.str.replace(r"^(-?\d+)\.0+$", r"\1", regex=True)
+    text = text.mask(text.isin(["", "nan", "NaN", "None", "NULL", "null"]))
+    return text.astype(object).where(text.notna(), None)
+
+
+def parse_numbers(values: pd.Series, decimal: str = ".") -> pd.Series:
+    """Numbers from text such as ``"$1,234.50"``, ``"(12.00)"`` or ``"1 234,5"`` (decimal=',').
+
+    Unparseable values become NaN; the caller decides whether that sets a row aside.
+    """
+    if pd.api.types.is_numeric_dtype(values):
+        return values.astype(float)
+    text = values.astype("string").str.strip()
+    negative = text.str.match(r"^\(.*\)$", na=False)
+    text = text.str.replace(r"[()\s$£€¥\u00a0]", "", regex=True)
+    if decimal == ",":
+        text = text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
+    else:
+        text = text.str.replace(",", "", regex=False)
+    out = pd.to_numeric(text, errors="coerce").astype(float)
+    return out.where(~negative, -out)
+
+
+def parse_datetimes(values: pd.Series, date_format: str | None = None, dayfirst: bool = False) -> pd.Series:
+    """Datetimes from text; unparseable -> NaT.
+
+    With ``date_format`` only that format is accepted. Without it, ISO 8601 is tried first
+    (fast) and the remaining values are parsed one format per value (slower, mixed formats).
+    """
+    if pd.api.types.is_datetime64_any_dtype(values):
+        out = pd.to_datetime(values)
+        if getattr(out.dt, "tz", None) is not None:
+            out = out.dt.tz_convert(None)
+        return out.astype("datetime64[ns]")
+    text = values.astype("string").str.strip()
+    if date_format:
+        out = pd.to_datetime(text, format=date_format, errors="coerce")
+    else:
+        out = pd.to_datetime(text, format="ISO8601", errors="coerce")
+        todo = out.isna() & text.notna()
+        if todo.any():
+            out.loc[todo] = pd.to_datetime(text[todo], format="mixed", dayfirst=dayfirst, errors="coerce")
+    return out.astype("datetime64[ns]")
+
+
+def _clean_text(values: pd.Series) -> pd.Series:
+    text = values.astype("string").str.strip()
+    return text.mask(text == "").astype(object).where(lambda s: s.notna(), None)
+
+
+# ------------------------------------------------------------------------------------------
+# The ledger
+# ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Ledger:
+    """Counts of rows kept and set aside, by table and reason, plus notes on kept rows."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[dict[str, Any]] = field(default_factory=list)
+
+    def record(self, table: str, reasons: pd.Series) -> None:
+        """Record one table's outcome from a per-row reason (missing = kept)."""
+        kept = int(reasons.isna().sum())
+        self.rows.append({"table": table, "outcome": "kept", "reason": "", "rows": kept})
+        counts = reasons.dropna().value_counts()
+        for reason in _REASON_ORDER + sorted(set(counts.index) - set(_REASON_ORDER)):
+            if reason in counts.index:
+                self.rows.append({"table": table, "outcome": "set aside", "reason": reason, "rows": int(counts[reason])})
+
+    def note(self, table: str, message: str, count: int) -> None:
+        if count:
+            self.notes.append({"table": table, "note": message, "count": int(count)})
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.rows, columns=["table", "outcome", "reason", "rows"])
+
+    def totals(self) -> pd.DataFrame:
+        """Per table: rows read, kept, set aside (and a check that they add up)."""
+        df = self.frame()
+        if df.empty:
+            return pd.DataFrame(columns=["table", "read", "kept", "set_aside"])
+        kept = df[df.outcome == "kept"].groupby("table", sort=False)["rows"].sum()
+        aside = df[df.outcome == "set aside"].groupby("table", sort=False)["rows"].sum()
+        out = pd.DataFrame({"kept": kept}).join(pd.DataFrame({"set_aside": aside})).fillna(0).astype(int)
+        out["read"] = out["kept"] + out["set_aside"]
+        return out.reset_index()[["table", "read", "kept", "set_aside"]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rows": self.rows, "notes": self.notes, "totals": self.totals().to_dict(orient="records")}
+
+
+_REASON_ORDER = [
+    "missing_customer_id", "missing_order_id", "unparseable_timestamp", "unparseable_amount",
+    "before_min_date", "after_as_of", "cancellation", "return", "non_positive_amount",
+    "duplicate_line", "duplicate_customer_id", "duplicate_response", "no_answers", "missing_event_type",
+]
+
+
+def _assign(reasons: pd.Series, mask: pd.Series | np.ndarray, reason: str) -> None:
+    """Give ``reason`` to rows in ``mask`` that have no reason yet (first check wins)."""
+    mask = pd.Series(np.asarray(mask, dtype=bool), index=reasons.index)
+    reasons[mask & reasons.isna()] = reason
+
+
+def _set_aside_frame(original: pd.DataFrame, reasons: pd.Series) -> pd.DataFrame:
+    aside = reasons.notna()
+    out = original.loc[aside].copy()
+    out.insert(0, "source_row", np.flatnonzero(aside.to_numpy()) + 1)
+    out.insert(1, "reason", reasons[aside].to_numpy())
+    return out
+
+
+# ------------------------------------------------------------------------------------------
+# Per-table preparation
+# ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Prepared:
+    """Validated tables, set-aside rows and the ledger of one run."""
+
+    tables: dict[str, pd.DataFrame]
+    set_aside: dict[str, pd.DataFrame]
+    ledger: Ledger
+    mappings: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+def _time_window_reasons(reasons: pd.Series, ts: pd.Series, raw_ts: pd.Series, cfg: RunConfig) -> None:
+    _assign(reasons, ts.isna() & raw_ts.notna(), "unparseable_timestamp")
+    _assign(reasons, ts.isna(), "unparseable_timestamp")
+    _assign(reasons, ts < pd.Timestamp(cfg.min_date), "before_min_date")
+    # as_of is a date: everything during that day still counts as "on or before".
+    _assign(reasons, ts >= pd.Timestamp(cfg.as_of) + pd.Timedelta(days=1), "after_as_of")
+
+
+def prepare_transactions(raw_frame: pd.DataFrame, original: pd.DataFrame, cfg: RunConfig, ledger: Ledger) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, pd.DataFrame]]:
+    """Validate order lines; return (kept, set aside with reasons, {"returns": ...}).
+
+    ``returns`` holds the cancellations and returns (set aside from the purchases) in contract
+    form with positive amounts, for return-rate features; it is derived, not counted twice.
+    """
+    src = cfg.sources["transactions"]
+    where = f"{cfg.display_path()} columns.transactions"
+    if "timestamp" not in raw_frame.columns:
+        raise ConfigError(
+            f"transactions: no 'timestamp' column. Map it in {where}.timestamp. Found: {list(original.columns)[:40]}."
+        )
+    if "amount" not in raw_frame.columns and "unit_price" not in raw_frame.columns:
+        raise ConfigError(
+            f"transactions: neither 'amount' nor 'unit_price' is mapped. Map the line revenue in {where}.amount, "
+            f"or the price per unit in {where}.unit_price (amount = quantity x unit_price). Found: {list(original.columns)[:40]}."
+        )
+    n = len(raw_frame)
+    reasons = pd.Series([None] * n, index=raw_frame.index, dtype=object)
+    customer_id = normalize_ids(raw_frame["customer_id"])
+    ts = parse_datetimes(raw_frame["timestamp"], src.date_format, src.dayfirst)
+    if "order_id" in raw_frame:
+        order_id = normalize_ids(raw_frame["order_id"])
+    else:
+        # No order number (e.g. CDNOW): one order per customer per timestamp.
+        order_id = (customer_id.astype("string") + "@" + ts.dt.strftime("%Y-%m-%dT%H:%M:%S").astype("string")).astype(object)
+        ledger.note("transactions", "no order id mapped: orders are customer x timestamp", len(raw_frame))
+    quantity = parse_numbers(raw_frame["quantity"], src.decimal) if "quantity" in raw_frame else pd.Series(1.0, index=raw_frame.index)
+    if "amount" in raw_frame:
+        amount = parse_numbers(raw_frame["amount"], src.decimal)
+        unit_price = parse_numbers(raw_frame["unit_price"], src.decimal) if "unit_price" in raw_frame else amount / quantity
+    else:
+        unit_price = parse_numbers(raw_frame["unit_price"], src.decimal)
+        amount = (quantity * unit_price).round(4)
+    _assign(reasons, customer_id.isna(), "missing_customer_id")
+    _assign(reasons, order_id.isna(), "missing_order_id")
+    _time_window_reasons(reasons, ts, raw_frame["timestamp"], cfg)
+    _assign(reasons, amount.isna() | quantity.isna(), "unparseable_amount")
+    if src.cancellation_prefix:
+        _assign(reasons, order_id.fillna("").str.startswith(src.cancellation_prefix), "cancellation")
+    _assign(reasons, (quantity < 0) | (amount < 0), "return")
+    zero_ok = src.keep_zero_amounts
+    _assign(reasons, ((amount < 0) if zero_ok else (amount <= 0)) | (quantity == 0), "non_positive_amount")
+    if src.drop_duplicate_lines:
+        _assign(reasons, original.duplicated(keep="first"), "duplicate_line")
+    ledger.record("transactions", reasons)
+
+    keep = reasons.isna()
+    kept = pd.DataFrame(
+        {
+            "customer_id": customer_id[keep],
+            "order_id": order_id[keep],
+            "timestamp": ts[keep],
+            "quantity": quantity[keep],
+            "unit_price": unit_price[keep],
+            "amount": amount[keep],
+        }
+    )
+    product_name = _clean_text(raw_frame["product_name"])[keep] if "product_name" in raw_frame else None
+    if "product_id" in raw_frame:
+        kept["product_id"] = normalize_ids(raw_frame["product_id"])[keep].fillna("unknown")
+    else:
+        kept["product_id"] = product_name.fillna("unknown") if product_name is not None else "unknown"
+    if product_name is not None:
+        kept["product_name"] = product_name
+    kept["category"] = _clean_text(raw_frame["category"])[keep].fillna("Unknown") if "category" in raw_frame else "All products"
+    if "margin" in raw_frame:
+        kept["margin"] = parse_numbers(raw_frame["margin"], src.decimal)[keep]
+    for col in ("channel", "brand") + CUSTOMER_ATTRIBUTES_ON_TRANSACTIONS:
+        if col in raw_frame:
+            kept[col] = _clean_text(raw_frame[col])[keep]
+    kept = kept.reset_index(drop=True)
+    for col in ("customer_id", "order_id", "product_id", "category"):
+        kept[col] = kept[col].astype(str)
+    returned = reasons.isin(["cancellation", "return"])
+    returns = pd.DataFrame(
+        {
+            "customer_id": customer_id[returned].astype(str),
+            "order_id": order_id[returned].astype(str),
+            "timestamp": ts[returned],
+            "quantity": quantity[returned].abs(),
+            "amount": amount[returned].abs(),
+            "reason": reasons[returned].astype(str),
+        }
+    ).reset_index(drop=True)
+    return kept, _set_aside_frame(original, reasons), {"returns": returns}
+
+
+def prepare_customers(raw_frame: pd.DataFrame, original: pd.DataFrame, cfg: RunConfig, ledger: Ledger) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Validate the customer table; return (kept, set aside with reasons)."""
+    src = cfg.sources["customers"]
+    reasons = pd.Series([None] * len(raw_frame), index=raw_frame.index, dtype=object)
+    customer_id = normalize_ids(raw_frame["customer_id"])
+    _assign(reasons, customer_id.isna(), "missing_customer_id")
+    _assign(reasons, customer_id.duplicated(keep="first") & customer_id.notna(), "duplicate_customer_id")
+    ledger.record("customers", reasons)
+    keep = reasons.isna()
+    kept = pd.DataFrame({"customer_id": customer_id[keep].astype(str)})
+    for col in raw_frame.columns:
+        if col == "customer_id":
+            continue
+        if col in NUMERIC_CUSTOMER_COLUMNS:
+            kept[col] = parse_numbers(raw_frame[col], src.decimal)[keep]
+        elif col == "signup_date":
+            kept[col] = parse_datetimes(raw_frame[col], src.date_format, src.dayfirst)[keep]
+        else:
+            kept[col] = _clean_text(raw_frame[col])[keep]
+    if "birth_year" in kept and "age" not in kept:
+        kept["age"] = float(cfg.as_of.year) - kept["birth_year"]
+    if "age" in kept:
+        bad = (kept["age"] < 0) | (kept["age"] > 110)
+        ledger.note("customers", "implausible age (outside 0-110) blanked", int(bad.sum()))
+        kept.loc[bad, "age"] = np.nan
+    for col, lo, hi in (("latitude", -90, 90), ("longitude", -180, 180)):
+        if col in kept:
+            bad = (kept[col] < lo) | (kept[col] > hi)
+            ledger.note("customers", f"{col} outside {lo}..{hi} blanked", int(bad.sum()))
+            kept.loc[bad, col] = np.nan
+    if "children" in kept:
+        bad = kept["children"] < 0
+        ledger.note("customers", "negative children count blanked", int(bad.sum()))
+        kept.loc[bad, "children"] = np.nan
+    return kept.reset_index(drop=True), _set_aside_frame(original, reasons)
+
+
+def prepare_survey(raw_frame: pd.DataFrame, original: pd.DataFrame, cfg: RunConfig, ledger: Ledger) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Validate survey answers: Likert items numeric in range (else blanked), reverse items flipped."""
+    scfg = cfg.survey
+    items = list(scfg.items) or [c for c in raw_frame.columns if c not in ("customer_id", "response_date")]
+    answers = pd.DataFrame({item: parse_numbers(raw_frame[item]) for item in items}, index=raw_frame.index)
+    out_of_range = (answers < scfg.likert_min) | (answers > scfg.likert_max) | (answers.notna() & (answers % 1 != 0))
+    answers = answers.mask(out_of_range)
+    reasons = pd.Series([None] * len(raw_frame), index=raw_frame.index, dtype=object)
+    customer_id = normalize_ids(raw_frame["customer_id"])
+    _assign(reasons, customer_id.isna(), "missing_customer_id")
+    _assign(reasons, answers.isna().all(axis=1), "no_answers")
+    _assign(reasons, customer_id.duplicated(keep="first") & customer_id.notna(), "duplicate_response")
+    ledger.record("survey", reasons)
+    keep = reasons.isna()
+    ledger.note("survey", f"answers outside {scfg.likert_min}..{scfg.likert_max} or not whole numbers blanked", int(out_of_range[keep].sum().sum()))
+    ledger.note("survey", "missing answers (partial responses)", int((answers[keep].isna() & ~out_of_range[keep]).sum().sum()))
+    for item in scfg.reverse:
+        answers[item] = scfg.likert_min + scfg.likert_max - answers[item]
+    kept = pd.concat([pd.DataFrame({"customer_id": customer_id[keep].astype(str)}), answers[keep]], axis=1)
+    if "response_date" in raw_frame:
+        kept["response_date"] = parse_datetimes(raw_frame["response_date"])[keep]
+    return kept.reset_index(drop=True), _set_aside_frame(original, reasons)
+
+
+def prepare_events(raw_frame: pd.DataFrame, original: pd.DataFrame, cfg: RunConfig, ledger: Ledger) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Validate web/app analytics events (sessions, views, carts, e-mail opens and clicks)."""
+    if "timestamp" not in raw_frame or "event_type" not in raw_frame:
+        raise ConfigError(
+            f"events: map 'timestamp' and 'event_type' under columns.events in {cfg.display_path()}. "
+            f"Found: {list(original.columns)[:40]}."
+        )
+    src = cfg.sources["events"]
+    reasons = pd.Series([None] * len(raw_frame), index=raw_frame.index, dtype=object)
+    customer_id = normalize_ids(raw_frame["customer_id"])
+    ts = parse_datetimes(raw_frame["timestamp"], src.date_format, src.dayfirst)
+    event_type = _clean_text(raw_frame["event_type"])
+    _assign(reasons, customer_id.isna(), "missing_customer_id")
+    _time_window_reasons(reasons, ts, raw_frame["timestamp"], cfg)
+    _assign(reasons, event_type.isna(), "missing_event_type")
+    ledger.record("events", reasons)
+    keep = reasons.isna()
+    kept = pd.DataFrame({"customer_id": customer_id[keep].astype(str), "timestamp": ts[keep], "event_type": event_type[keep].astype(str).str.lower()})
+    for col in ("product_id", "channel"):
+        if col in raw_frame:
+            kept[col] = _clean_text(raw_frame[col])[keep]
+    return kept.reset_index(drop=True), _set_aside_frame(original, reasons)
+
+
+def customers_from_transactions(transactions: pd.DataFrame) -> pd.DataFrame:
+    """One row per customer from order lines, with the most frequent value of each attribute."""
+    out = pd.DataFrame({"customer_id": np.sort(transactions["customer_id"].unique())})
+    for col in CUSTOMER_ATTRIBUTES_ON_TRANSACTIONS:
+        if col not in transactions:
+            continue
+        counts = transactions.groupby(["customer_id", col], observed=True).size().rename("n").reset_index()
+        counts = counts.sort_values(["customer_id", "n", col], ascending=[True, False, True]).drop_duplicates("customer_id")
+        name = "name" if col == "customer_name" else col
+        out = out.merge(counts[["customer_id", col]].rename(columns={col: name}), on="customer_id", how="left")
+    return out
+
+
+_PREPARERS = {
+    "customers": prepare_customers,
+    "transactions": prepare_transactions,
+    "survey": prepare_survey,
+    "events": prepare_events,
+}
+_SCHEMAS = {"customers": CUSTOMERS_SCHEMA, "transactions": TRANSACTIONS_SCHEMA, "survey": SURVEY_SCHEMA, "events": EVENTS_SCHEMA}
+
+
+def prepare(raw: dict[str, Any], cfg: RunConfig) -> Prepared:
+    """Validate every raw table of a run.
+
+    Parameters
+    ----------
+    raw : dict
+        Table name -> :class:`analysis.io.RawTable`.
+    cfg : RunConfig
+
+    Returns
+    -------
+    Prepared
+        Validated tables (``customers`` always present), set-aside rows and the ledger.
+    """
+    ledger = Ledger()
+    tables: dict[str, pd.DataFrame] = {}
+    set_aside: dict[str, pd.DataFrame] = {}
+    for table in ("customers", "transactions", "survey", "events"):
+        if table not in raw:
+            continue
+        kept, aside, *derived = _PREPARERS[table](raw[table].frame, raw[table].original, cfg, ledger)
+        tables[table], set_aside[table] = kept, aside
+        for extra in derived:
+            tables.update(extra)
+    if "transactions" in tables:
+        tx = tables["transactions"]
+        if tx.empty:
+            read = sum(r["rows"] for r in ledger.rows if r["table"] == "transactions")
+            reasons = {r["reason"]: r["rows"] for r in ledger.rows if r["table"] == "transactions" and r["outcome"] == "set aside"}
+            raise ConfigError(
+                f"transactions: none of the {read} rows could be kept (set aside: {reasons}). "
+                f"If most are 'after_as_of', set as_of in {cfg.display_path()} to a date after the data "
+                f"(it is {cfg.as_of}); otherwise check the column mapping under columns.transactions."
+            )
+        derived = customers_from_transactions(tx)
+        if "customers" not in tables:
+            tables["customers"] = derived
+        else:
+            cust = tables["customers"]
+            stubs = derived[~derived["customer_id"].isin(cust["customer_id"])][["customer_id"]]
+            ledger.note("customers", "customers seen only in transactions (added with no attributes)", len(stubs))
+            extra = [c for c in derived.columns if c not in cust.columns]
+            merged = pd.concat([cust, stubs], ignore_index=True)
+            if extra:
+                merged = merged.merge(derived[["customer_id"] + extra], on="customer_id", how="left")
+            tables["customers"] = merged
+    if "survey" in tables and "customers" in tables:
+        unknown = ~tables["survey"]["customer_id"].isin(tables["customers"]["customer_id"])
+        ledger.note("survey", "respondents not in the customer table (kept, not joined to value)", int(unknown.sum()))
+    for name, frame in tables.items():
+        if name not in _SCHEMAS:
+            continue
+        try:
+            _SCHEMAS[name].validate(frame, lazy=True)
+        except pa.errors.SchemaErrors as exc:  # a bug in the preparers, not in the user's data
+            raise AssertionError(f"validated {name} table breaks its schema: {exc.failure_cases.head()}") from exc
+    return Prepared(tables=tables, set_aside=set_aside, ledger=ledger, mappings={t: r.mapping for t, r in raw.items()})
+
+
+def date_ranges(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """First and last timestamp per dated table."""
+    rows = []
+    for name, col in (("transactions", "timestamp"), ("events", "timestamp"), ("customers", "signup_date"), ("survey", "response_date")):
+        frame = tables.get(name)
+        if frame is not None and col in frame and frame[col].notna().any():
+            rows.append({"table": name, "column": col, "first": frame[col].min(), "last": frame[col].max(), "rows": int(frame[col].notna().sum())})
+    return pd.DataFrame(rows, columns=["table", "column", "first", "last", "rows"])
+
+
+def coverage(frame: pd.DataFrame) -> pd.DataFrame:
+    """Share of non-missing values and distinct values per column."""
+    return pd.DataFrame(
+        {
+            "column": frame.columns,
+            "filled_pct": (frame.notna().mean() * 100).round(1).to_numpy(),
+            "distinct": [int(frame[c].nunique(dropna=True)) for c in frame.columns],
+        }
+    )
+
+
+__all__ = [
+    "Ledger", "Prepared", "prepare", "normalize_ids", "parse_numbers", "parse_datetimes",
+    "customers_from_transactions", "date_ranges", "coverage",
+]
+
+
+def summary_lines(prepared: Prepared) -> dict[str, Any]:
+    """Headline facts about the validated data, for the run's front page."""
+    tables = prepared.tables
+    totals = prepared.ledger.totals().set_index("table")
+    lines = [f"{len(tables['customers']):,} customers."]
+    tx = tables.get("transactions")
+    if tx is not None:
+        lines.append(
+            f"{tx['order_id'].nunique():,} orders ({len(tx):,} order lines) from {tx['timestamp'].min():%d %b %Y} "
+            f"to {tx['timestamp'].max():%d %b %Y}, revenue {tx['amount'].sum():,.0f}."
+        )
+    for table in totals.index:
+        row = totals.loc[table]
+        if row["set_aside"]:
+            lines.append(f"{table}: {row['set_aside']:,} of {row['read']:,} rows set aside ({100 * row['set_aside'] / row['read']:.1f}%).")
+    if "survey" in tables:
+        lines.append(f"{len(tables['survey']):,} survey respondents.")
+    return {"title": "Data", "lines": lines}

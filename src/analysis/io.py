@@ -1,0 +1,307 @@
+"""All file-system access of the package: raw sources in, run-folder artefacts out.
+
+Raw sources are read as text (every column ``str``) so that the data contract, not the CSV
+reader, decides what a bad value is and can set the row aside with a reason.
+"""
+
+from __future__ import annotations
+
+import difflib
+import glob as _glob
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .config import CONTRACT_COLUMNS, ConfigError, RunConfig
+
+
+@dataclass
+class RawTable:
+    """A raw table as read from its files, with the mapping to contract names applied.
+
+    Attributes
+    ----------
+    frame : DataFrame
+        Contract-named columns, values as read (strings for text sources).
+    original : DataFrame
+        The same rows with the user's own column names (what set-aside files show).
+    files : list of dict
+        ``path``, ``bytes``, ``sha256`` and ``rows`` per file read.
+    mapping : dict
+        Contract name -> user column actually used.
+    unmapped : list of str
+        User columns not used by the contract (kept in ``original`` only).
+    """
+
+    frame: pd.DataFrame
+    original: pd.DataFrame
+    files: list[dict[str, Any]]
+    mapping: dict[str, str]
+    unmapped: list[str] = field(default_factory=list)
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _expand(cfg: RunConfig, table: str) -> list[str]:
+    pattern = cfg.resolve_path(table)
+    files = sorted(_glob.glob(pattern)) if any(ch in pattern for ch in "*?[") else [pattern]
+    key = f"sources.{table}.path"
+    if not files or not all(os.path.exists(f) for f in files):
+        missing = files[0] if files else pattern
+        raise ConfigError(
+            f"{missing}: file not found (config key {key} in {cfg.display_path()}). "
+            f"Check the path; relative paths resolve against the config's folder, and "
+            f"{{data_root}} against $CLIENTELE_DATA_ROOT (default ../shared/data)."
+        )
+    for f in files:
+        if os.path.getsize(f) == 0:
+            raise ConfigError(
+                f"{f}: the file is empty (config key {key} in {cfg.display_path()}). "
+                f"Export the {table} table again or point {key} at the right file."
+            )
+    return files
+
+
+def _read_one(path: str, cfg: RunConfig, table: str, nrows: int | None = None) -> pd.DataFrame:
+    src = cfg.sources[table]
+    if src.format == "parquet":
+        frame = pd.read_parquet(path)
+        if nrows is not None:
+            frame = frame.head(nrows)
+        return frame
+    kwargs: dict[str, Any] = dict(
+        dtype=str,
+        keep_default_na=False,
+        na_values=[""],
+        encoding=src.encoding,
+        skiprows=src.skiprows or None,
+        nrows=nrows,
+    )
+    if src.format == "whitespace":
+        kwargs["sep"] = r"\s+"
+    else:
+        kwargs["sep"] = src.sep
+    if not src.header:
+        if not src.names:
+            raise ConfigError(
+                f"{path}: sources.{table}.header is false but sources.{table}.names is not given "
+                f"(in {cfg.display_path()}). List the column names in file order."
+            )
+        kwargs["header"] = None
+        kwargs["names"] = src.names
+    elif src.names:
+        kwargs["header"] = 0
+        kwargs["names"] = src.names
+    try:
+        return pd.read_csv(path, **kwargs)
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: cannot decode the file as {src.encoding} ({exc.reason} at byte {exc.start}). "
+            f"Set sources.{table}.encoding in {cfg.display_path()} (e.g. cp1252 or latin-1 for "
+            f"Windows exports)."
+        ) from None
+    except pd.errors.EmptyDataError:
+        raise ConfigError(
+            f"{path}: no columns could be read (config key sources.{table}.path in "
+            f"{cfg.display_path()}). The file is empty or has only blank lines."
+        ) from None
+    except pd.errors.ParserError as exc:
+        raise ConfigError(
+            f"{path}: cannot parse as {src.format} with separator {src.sep!r}: {exc}. "
+            f"Check sources.{table}.sep / format in {cfg.display_path()}."
+        ) from None
+
+
+def resolve_mapping(cfg: RunConfig, table: str, found: list[str], path: str) -> dict[str, str]:
+    """Contract name -> user column, checked against the columns found in the file.
+
+    Contract names present in the file under their own name are taken without a mapping.
+
+    Raises
+    ------
+    ConfigError
+        Naming the config key, the missing column and the columns found.
+    """
+    declared = dict(cfg.columns.get(table, {}))
+    contract = list(CONTRACT_COLUMNS[table])
+    if table == "survey":
+        contract += list(cfg.survey.items)
+    found_str = [str(c) for c in found]
+    for key, user_col in declared.items():
+        if user_col not in found_str:
+            close = difflib.get_close_matches(user_col, found_str, n=1, cutoff=0.6)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            shown = found_str if len(found_str) <= 40 else found_str[:40] + ["..."]
+            raise ConfigError(
+                f"{os.path.basename(path)}: column '{user_col}' not found.{hint} Found: {shown}. "
+                f"Map it in {cfg.display_path()} under columns.{table}.{key}."
+            )
+    mapping = dict(declared)
+    used = set(declared.values())
+    for name in contract:
+        if name not in mapping and name in found_str and name not in used:
+            mapping[name] = name
+    if "customer_id" not in mapping:
+        close = difflib.get_close_matches("customer_id", found_str, n=1, cutoff=0.4)
+        hint = f" (perhaps '{close[0]}')" if close else ""
+        raise ConfigError(
+            f"{os.path.basename(path)}: no customer id column{hint}. Found: {found_str[:40]}. "
+            f"Map it in {cfg.display_path()} under columns.{table}.customer_id."
+        )
+    if table == "survey":
+        missing_items = [i for i in cfg.survey.items if i not in mapping]
+        if missing_items:
+            raise ConfigError(
+                f"{os.path.basename(path)}: survey items {missing_items} not found. Found: {found_str[:40]}. "
+                f"Map each under columns.survey.<item> in {cfg.display_path()}, or remove it from survey.items."
+            )
+    return mapping
+
+
+def check_source(cfg: RunConfig, table: str) -> tuple[list[str], dict[str, str]]:
+    """Check a source's files exist and its header fits the column mapping; read no data rows.
+
+    Returns the files and the resolved mapping. A misspelt mapping fails here in well under a
+    second, even on large files.
+    """
+    files = _expand(cfg, table)
+    header = _read_one(files[0], cfg, table, nrows=0)
+    return files, resolve_mapping(cfg, table, list(header.columns), files[0])
+
+
+def read_source(cfg: RunConfig, table: str) -> RawTable:
+    """Read one table's raw files (CSV, Parquet or whitespace-separated; globs allowed)."""
+    files, mapping = check_source(cfg, table)
+    parts, info = [], []
+    for f in files:
+        part = _read_one(f, cfg, table)
+        missing = [c for c in mapping.values() if c not in part.columns]
+        if missing:
+            raise ConfigError(
+                f"{os.path.basename(f)}: columns {missing} not found although {os.path.basename(files[0])} "
+                f"has them (config key sources.{table}.path in {cfg.display_path()}). All files of a "
+                f"glob must share one layout."
+            )
+        parts.append(part)
+        info.append({"path": f, "bytes": os.path.getsize(f), "sha256": sha256_file(f), "rows": len(part)})
+    original = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0].reset_index(drop=True)
+    frame = pd.DataFrame({contract: original[user] for contract, user in mapping.items()})
+    unmapped = [c for c in original.columns if c not in set(mapping.values())]
+    return RawTable(frame=frame, original=original, files=info, mapping=mapping, unmapped=unmapped)
+
+
+# --------------------------------------------------------------------------------------------
+# The run folder: where notebooks of one run leave tables, labels and model facts for each other.
+# --------------------------------------------------------------------------------------------
+
+
+class RunFolder:
+    """Layout of one run's folder.
+
+    ``data/<table>.parquet`` validated tables; ``set_aside/<table>.csv`` rows not kept, with
+    ``reason``; ``labels/<basis>.parquet`` per-customer outputs of a notebook; ``models/<name>.json``
+    fitted parameters; ``facts/<name>.json`` small results for the index page and manifest;
+    ``exports/`` files for CRM and spreadsheet users.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def sub(self, name: str) -> Path:
+        p = self.path / name
+        p.mkdir(parents=True, exist_ok=True)
+        return p
+
+    # tables --------------------------------------------------------------------------------
+    def table_path(self, table: str) -> Path:
+        return self.path / "data" / f"{table}.parquet"
+
+    def has_tables(self) -> bool:
+        return (self.path / "data" / "ledger.json").exists()
+
+    def write_table(self, table: str, frame: pd.DataFrame) -> Path:
+        path = self.sub("data") / f"{table}.parquet"
+        frame.to_parquet(path, index=False)
+        return path
+
+    def read_table(self, table: str) -> pd.DataFrame | None:
+        path = self.table_path(table)
+        return pd.read_parquet(path) if path.exists() else None
+
+    def write_set_aside(self, table: str, frame: pd.DataFrame) -> Path:
+        path = self.sub("set_aside") / f"{table}.csv"
+        frame.to_csv(path, index=False)
+        return path
+
+    # json facts ----------------------------------------------------------------------------
+    def write_json(self, kind: str, name: str, payload: Any) -> Path:
+        path = self.sub(kind) / f"{name}.json"
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=_json_default), encoding="utf-8")
+        os.replace(tmp, path)
+        return path
+
+    def read_json(self, kind: str, name: str) -> Any:
+        path = self.path / kind / f"{name}.json"
+        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+    def read_all_json(self, kind: str) -> dict[str, Any]:
+        folder = self.path / kind
+        if not folder.exists():
+            return {}
+        return {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))}
+
+    # labels --------------------------------------------------------------------------------
+    def write_labels(self, basis: str, frame: pd.DataFrame) -> Path:
+        if "customer_id" not in frame.columns:
+            raise ValueError("labels need a customer_id column")
+        path = self.sub("labels") / f"{basis}.parquet"
+        frame.to_parquet(path, index=False)
+        return path
+
+    def read_labels(self) -> dict[str, pd.DataFrame]:
+        folder = self.path / "labels"
+        if not folder.exists():
+            return {}
+        return {p.stem: pd.read_parquet(p) for p in sorted(folder.glob("*.parquet"))}
+
+    def write_export(self, name: str, frame: pd.DataFrame) -> Path:
+        path = self.sub("exports") / name
+        frame.to_csv(path, index=False, float_format="%.6g", lineterminator="\n")
+        return path
+
+
+def _json_default(obj: Any) -> Any:
+    if hasattr(obj, "item"):
+        return obj.item()
+    if hasattr(obj, "isoformat"):
+        return obj.isoformat()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+PACKAGE_DATA = Path(__file__).parent / "data"
+
+
+def read_yaml(path: str | Path | None, default_name: str) -> dict[str, Any]:
+    """A YAML file given by the user, or the package's default of that name (``analysis/data``)."""
+    import yaml
+
+    target = Path(path) if path else PACKAGE_DATA / default_name
+    if not target.exists():
+        raise ConfigError(f"{target}: file not found. Give an existing YAML file or leave the parameter empty for the default.")
+    with open(target, encoding="utf-8") as fh:
+        return yaml.safe_load(fh)

@@ -1,0 +1,122 @@
+"""The handle a notebook uses for its run: config, validated tables, and where to leave results.
+
+Every notebook starts with::
+
+    run = workspace.open_run(config_path, run_dir)
+
+``run_dir`` is the run folder the pipeline passes in; when a notebook is run on its own (e.g. in
+JupyterLab with its defaults) and the folder holds no validated tables yet, they are prepared
+on first use, so any notebook runs top to bottom by itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from . import contract, io
+from .config import PROJECT_ROOT, RunConfig, config_as_dict, load_config
+
+TABLE_ORDER = ("customers", "transactions", "survey", "events")
+
+
+def default_run_dir(cfg: RunConfig) -> Path:
+    """Scratch folder for a notebook run outside the pipeline."""
+    return PROJECT_ROOT / "reports" / "_scratch" / cfg.name
+
+
+def read_raw(cfg: RunConfig) -> dict[str, io.RawTable]:
+    """Read every source the config names."""
+    return {table: io.read_source(cfg, table) for table in TABLE_ORDER if table in cfg.sources}
+
+
+def prepare_run(cfg: RunConfig, folder: io.RunFolder) -> contract.Prepared:
+    """Read, validate and write a run's tables, set-aside rows and ledger."""
+    raw = read_raw(cfg)
+    prepared = contract.prepare(raw, cfg)
+    for table, frame in prepared.tables.items():
+        folder.write_table(table, frame)
+    for table, frame in prepared.set_aside.items():
+        folder.write_set_aside(table, frame)
+    inputs = {table: r.files for table, r in raw.items()}
+    unmapped = {table: r.unmapped for table, r in raw.items()}
+    folder.write_json("facts", "inputs", {"files": inputs, "mappings": prepared.mappings, "unmapped_columns": unmapped})
+    # the ledger file marks the tables as complete; it is written last
+    folder.write_json("data", "ledger", prepared.ledger.to_dict())
+    return prepared
+
+
+@dataclass
+class Run:
+    """One run as a notebook sees it."""
+
+    config: RunConfig
+    folder: io.RunFolder
+    _tables: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
+
+    @property
+    def as_of(self) -> pd.Timestamp:
+        return pd.Timestamp(self.config.as_of)
+
+    def ensure_prepared(self) -> None:
+        if not self.folder.has_tables():
+            prepare_run(self.config, self.folder)
+
+    def table(self, name: str) -> pd.DataFrame | None:
+        """A validated table, or None when the run has no such source."""
+        if name not in self._tables:
+            self.ensure_prepared()
+            frame = self.folder.read_table(name)
+            if frame is None:
+                return None
+            self._tables[name] = frame
+        return self._tables[name]
+
+    def has(self, name: str) -> bool:
+        return self.table(name) is not None
+
+    def ledger(self) -> contract.Ledger:
+        self.ensure_prepared()
+        payload = self.folder.read_json("data", "ledger")
+        return contract.Ledger(rows=payload["rows"], notes=payload["notes"])
+
+    def params(self, notebook: str) -> dict[str, Any]:
+        return self.config.notebook_params(notebook)
+
+    # outputs -------------------------------------------------------------------------------
+    def save_labels(self, basis: str, frame: pd.DataFrame) -> None:
+        """Per-customer labels/scores of one basis; they join ``exports/customers.csv``."""
+        self.folder.write_labels(basis, frame)
+
+    def save_model(self, name: str, payload: dict[str, Any]) -> None:
+        """Fitted parameters; they appear in the manifest under ``models.<name>``."""
+        self.folder.write_json("models", name, payload)
+
+    def save_fact(self, name: str, payload: Any) -> None:
+        """Small results for the run's index page and manifest."""
+        self.folder.write_json("facts", name, payload)
+
+    def save_segments(self, basis: str, frame: pd.DataFrame) -> None:
+        """Segment profiles of one basis; they join ``exports/segments.csv``."""
+        self.folder.write_table(f"segments_{basis}", frame.assign(basis=basis))
+
+
+def open_run(config_path: str | Path, run_dir: str | Path | None = None) -> Run:
+    """Open the run a notebook belongs to.
+
+    Parameters
+    ----------
+    config_path : str or Path
+        Run config (YAML).
+    run_dir : str or Path, optional
+        The run folder; empty means a scratch folder under ``reports/_scratch/<config name>``.
+    """
+    cfg = load_config(config_path)
+    folder = io.RunFolder(run_dir or default_run_dir(cfg))
+    folder.path.mkdir(parents=True, exist_ok=True)
+    if folder.read_json("facts", "config") is None:
+        folder.write_json("facts", "config", config_as_dict(cfg))
+    return Run(config=cfg, folder=folder)

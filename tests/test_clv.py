@@ -1,0 +1,554 @@
+"""Tests for analysis.clv: summaries, closed-form BG/NBD / Gamma-Gamma, fits against CDNOW.
+
+Published references (Fader, Hardie & Lee 2005, "Counting your customers the easy way";
+Fader & Hardie 2013, "The Gamma-Gamma model of monetary value") on the 2,357-customer
+CDNOW sample, calibration = 39 weeks from 1997-01-01, holdout = the next 39 weeks:
+
+* BG/NBD MLE r=0.243, alpha=4.414, a=0.793, b=2.426, LL=-9582.4
+* E[X(78)] for a new customer = 1.858; E[Y(39) | x=2, t_x=30.43, T=38.86] = 1.226
+* Gamma-Gamma p=6.25, q=3.74, gamma=15.44 on the 946 repeat buyers
+* holdout: 1,882 actual repeat purchases
+
+Tests reading the data skip when ``../shared/data/cdnow`` is absent (override the
+root with ``CLIENTELE_DATA_ROOT``).  Tests that fit models are marked ``slow``: the
+first fit in a process imports PyMC and compiles (about 10-15 s), later fits take
+under a second.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis import clv
+
+PAPER_BGNBD = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
+PAPER_LL = -9582.4
+PAPER_GAMMA_GAMMA = {"p": 6.25, "q": 3.74, "v": 15.44}
+CALIBRATION_END = "1997-09-30"
+OBSERVATION_END = "1998-06-30"
+
+
+def _data_root() -> Path:
+    override = os.environ.get("CLIENTELE_DATA_ROOT")
+    if override:
+        return Path(override)
+    return Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="module")
+def cdnow_dir() -> Path:
+    path = _data_root() / "cdnow"
+    if not path.is_dir():
+        pytest.skip(f"CDNOW data not found at {path} (set CLIENTELE_DATA_ROOT to the shared data root)")
+    return path
+
+
+@pytest.fixture(scope="module")
+def cdnow_summary(cdnow_dir: Path) -> pd.DataFrame:
+    """The published calibration summary, renamed to the module's column names."""
+    raw = pd.read_csv(cdnow_dir / "cdnow_customers_summary_with_transactions.csv")
+    return raw.rename(
+        columns={"ID": "customer_id", "x": "frequency", "t_x": "recency", "zbar": "monetary_value"}
+    )
+
+
+@pytest.fixture(scope="module")
+def cdnow_transactions(cdnow_dir: Path) -> pd.DataFrame:
+    raw = pd.read_csv(
+        cdnow_dir / "CDNOW_sample.txt",
+        sep=r"\s+",
+        header=None,
+        names=["master_id", "customer_id", "date", "number_of_cds", "amount"],
+    )
+    return raw.assign(timestamp=pd.to_datetime(raw["date"].astype(str), format="%Y%m%d"))
+
+
+@pytest.fixture(scope="module")
+def cdnow_holdout_summary(cdnow_transactions: pd.DataFrame) -> pd.DataFrame:
+    return clv.rfm_summary(
+        cdnow_transactions,
+        observation_period_end=OBSERVATION_END,
+        calibration_period_end=CALIBRATION_END,
+        time_unit="W",
+    )
+
+
+@pytest.fixture(scope="module")
+def bgnbd_fit(cdnow_summary: pd.DataFrame) -> clv.PurchaseModelFit:
+    return clv.fit_bgnbd(cdnow_summary, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def gamma_gamma_fit(cdnow_summary: pd.DataFrame) -> clv.SpendModelFit:
+    return clv.fit_gamma_gamma(cdnow_summary, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def holdout_bgnbd_fit(cdnow_holdout_summary: pd.DataFrame) -> clv.PurchaseModelFit:
+    return clv.fit_bgnbd(cdnow_holdout_summary, random_state=0)
+
+
+def _relative_error(found: float, expected: float) -> float:
+    return abs(found - expected) / abs(expected)
+
+
+# --------------------------------------------------------------------------------------
+# rfm_summary on hand-made transactions
+# --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def toy_transactions() -> pd.DataFrame:
+    rows = [
+        # customer 1: two purchases on its first day (one occasion), a repeat a week
+        # later (two baskets same day), one in the holdout, one after the observation end
+        ("c1", "2024-01-01 09:00", 10.0),
+        ("c1", "2024-01-01 17:30", 5.0),
+        ("c1", "2024-01-08 10:00", 20.0),
+        ("c1", "2024-01-08 11:00", 4.0),
+        ("c1", "2024-02-05 12:00", 30.0),
+        ("c1", "2024-03-01 12:00", 99.0),
+        # customer 2: a single purchase on the calibration end day
+        ("c2", "2024-01-29 23:59", 7.0),
+        # customer 3: first purchase in the holdout -> not part of the calibration cohort
+        ("c3", "2024-02-01 08:00", 3.0),
+        # customer 4: repeat purchases only in the holdout, on two days
+        ("c4", "2024-01-15 08:00", 8.0),
+        ("c4", "2024-02-02 08:00", 2.0),
+        ("c4", "2024-02-12 08:00", 6.0),
+    ]
+    frame = pd.DataFrame(rows, columns=["customer_id", "timestamp", "amount"])
+    return frame.assign(timestamp=pd.to_datetime(frame["timestamp"]))
+
+
+def test_rfm_summary_aggregates_purchases_per_customer_day(toy_transactions: pd.DataFrame) -> None:
+    summary = clv.rfm_summary(toy_transactions, observation_period_end="2024-01-29", time_unit="D")
+    assert list(summary.columns) == ["customer_id", "frequency", "recency", "T", "monetary_value"]
+    by_id = summary.set_index("customer_id")
+    # c3 first bought after the end; c1's two same-day baskets are one occasion each day
+    assert list(by_id.index) == ["c1", "c2", "c4"]
+    assert by_id.loc["c1", "frequency"] == 1
+    assert by_id.loc["c1", "recency"] == 7.0
+    assert by_id.loc["c1", "T"] == 28.0
+    assert by_id.loc["c1", "monetary_value"] == 24.0  # the repeat day's two baskets summed
+    assert by_id.loc["c2"].to_dict() == {"frequency": 0, "recency": 0.0, "T": 0.0, "monetary_value": 0.0}
+    assert by_id.loc["c4", "T"] == 14.0
+
+
+def test_rfm_summary_weeks_and_holdout_columns(toy_transactions: pd.DataFrame) -> None:
+    summary = clv.rfm_summary(
+        toy_transactions,
+        observation_period_end="2024-02-26",
+        calibration_period_end="2024-01-29",
+        time_unit="W",
+    ).set_index("customer_id")
+    assert list(summary.index) == ["c1", "c2", "c4"]
+    assert summary.loc["c1", "recency"] == pytest.approx(1.0)
+    assert summary.loc["c1", "T"] == pytest.approx(4.0)
+    assert summary["frequency_holdout"].to_dict() == {"c1": 1, "c2": 0, "c4": 2}
+    assert summary["monetary_value_holdout"].to_dict() == {"c1": 30.0, "c2": 0.0, "c4": 4.0}
+    # 2024-03-01 is after the observation end and must not count anywhere
+    assert (summary["duration_holdout"] == 4.0).all()
+    # calibration columns do not see holdout purchases
+    assert summary.loc["c4", "frequency"] == 0
+
+
+def test_rfm_summary_without_daily_aggregation_counts_each_transaction(
+    toy_transactions: pd.DataFrame,
+) -> None:
+    summary = clv.rfm_summary(
+        toy_transactions, observation_period_end="2024-01-30", time_unit="D", aggregate_by=None
+    ).set_index("customer_id")
+    assert summary.loc["c1", "frequency"] == 3
+    assert summary.loc["c1", "monetary_value"] == pytest.approx((5.0 + 20.0 + 4.0) / 3)
+
+
+def test_rfm_summary_without_monetary_column(toy_transactions: pd.DataFrame) -> None:
+    summary = clv.rfm_summary(
+        toy_transactions.drop(columns="amount"), monetary_value_col=None, observation_period_end="2024-01-29"
+    )
+    assert "monetary_value" not in summary.columns
+    assert summary["frequency"].tolist() == [1, 0, 0]
+
+
+def test_rfm_summary_reports_missing_columns_and_unparsed_dates(toy_transactions: pd.DataFrame) -> None:
+    with pytest.raises(ValueError, match=r"\['InvoiceDate'\] not found.*Found: \['customer_id'"):
+        clv.rfm_summary(toy_transactions, datetime_col="InvoiceDate", observation_period_end="2024-01-29")
+    as_text = toy_transactions.assign(timestamp=toy_transactions["timestamp"].dt.strftime("%Y%m%d"))
+    with pytest.raises(TypeError, match="expected datetime64"):
+        clv.rfm_summary(as_text, observation_period_end="2024-01-29")
+    with pytest.raises(ValueError, match="must be before"):
+        clv.rfm_summary(
+            toy_transactions, observation_period_end="2024-01-29", calibration_period_end="2024-02-01"
+        )
+
+
+# --------------------------------------------------------------------------------------
+# Closed-form BG/NBD and Gamma-Gamma (no PyMC needed)
+# --------------------------------------------------------------------------------------
+
+
+def test_expected_purchases_new_customer_matches_paper() -> None:
+    assert _relative_error(float(clv.expected_purchases_new_customer(PAPER_BGNBD, 78.0)), 1.858) < 0.01
+
+
+def test_conditional_expected_purchases_matches_paper() -> None:
+    found = float(clv.conditional_expected_purchases(PAPER_BGNBD, 2, 30.43, 38.86, 39))
+    assert _relative_error(found, 1.226) < 0.01
+
+
+def test_conditional_expectation_reduces_to_new_customer_at_birth() -> None:
+    horizons = np.array([1.0, 10.0, 39.0, 78.0])
+    at_birth = clv.conditional_expected_purchases(PAPER_BGNBD, 0, 0.0, 0.0, horizons)
+    np.testing.assert_allclose(
+        at_birth, clv.expected_purchases_new_customer(PAPER_BGNBD, horizons), rtol=1e-12
+    )
+
+
+def test_expected_purchases_new_customer_matches_simulation() -> None:
+    """Simulate the BG/NBD story with the paper's parameters and compare means."""
+    rng = np.random.default_rng(20050401)
+    n_customers, horizon = 200_000, 78.0
+    rate = rng.gamma(PAPER_BGNBD["r"], 1.0 / PAPER_BGNBD["alpha"], n_customers)
+    dropout = rng.beta(PAPER_BGNBD["a"], PAPER_BGNBD["b"], n_customers)
+    clock = np.zeros(n_customers)
+    purchases = np.zeros(n_customers)
+    active = np.ones(n_customers, dtype=bool)
+    while active.any():  # one iteration per purchase event, vectorised over customers
+        clock[active] += rng.exponential(1.0 / rate[active])
+        bought = active & (clock <= horizon)
+        purchases[bought] += 1
+        active = bought & (rng.random(n_customers) >= dropout)
+    expected = float(clv.expected_purchases_new_customer(PAPER_BGNBD, horizon))
+    standard_error = purchases.std() / np.sqrt(n_customers)
+    assert abs(purchases.mean() - expected) < 4 * standard_error
+
+
+def test_p_alive_properties() -> None:
+    assert clv.p_alive(PAPER_BGNBD, 0, 0.0, 38.86) == pytest.approx(1.0)
+    alive = clv.p_alive(PAPER_BGNBD, 3, np.array([5.0, 20.0, 38.0]), 38.86)
+    assert np.all(np.diff(alive) > 0)  # a more recent last purchase means more likely alive
+    assert np.all((alive > 0) & (alive < 1))
+    # closed form written out for one customer
+    r, alpha, a, b = PAPER_BGNBD.values()
+    by_hand = 1 / (1 + a / (b + 3 - 1) * ((alpha + 38.86) / (alpha + 20.0)) ** (r + 3))
+    assert alive[1] == pytest.approx(by_hand, rel=1e-12)
+
+
+def test_bgnbd_log_likelihood_matches_unlogged_formula() -> None:
+    from scipy.special import beta as beta_fn
+    from scipy.special import gamma as gamma_fn
+
+    x = np.array([0, 1, 2, 5])
+    t_x = np.array([0.0, 3.5, 30.43, 20.0])
+    T = np.array([38.86, 38.86, 38.86, 32.0])
+    r, alpha, a, b = PAPER_BGNBD.values()
+    common = gamma_fn(r + x) * alpha**r / gamma_fn(r) / beta_fn(a, b)
+    likelihood = common * (
+        beta_fn(a, b + x) / (alpha + T) ** (r + x)
+        + (x > 0) * beta_fn(a + 1, np.maximum(b + x - 1, 1e-12)) / (alpha + t_x) ** (r + x)
+    )
+    assert clv.bgnbd_log_likelihood(PAPER_BGNBD, x, t_x, T) == pytest.approx(
+        np.log(likelihood).sum(), rel=1e-10
+    )
+
+
+def test_conditional_expected_spend_shrinks_towards_population_mean() -> None:
+    p, q, v = PAPER_GAMMA_GAMMA.values()
+    population_mean = p * v / (q - 1)
+    spend = clv.conditional_expected_spend(PAPER_GAMMA_GAMMA, [0, 1, 1000], [0.0, 100.0, 100.0])
+    assert spend[0] == pytest.approx(population_mean)
+    assert population_mean < spend[1] < spend[2] < 100.0
+    assert spend[2] == pytest.approx(100.0, rel=0.01)
+
+
+def test_customer_lifetime_value_identities() -> None:
+    bgnbd = clv.PurchaseModelFit(model="bgnbd", params_=PAPER_BGNBD)
+    spend = clv.SpendModelFit(params_=PAPER_GAMMA_GAMMA)
+    summary = pd.DataFrame(
+        {
+            "customer_id": [1, 2, 3],
+            "frequency": [0, 2, 10],
+            "recency": [0.0, 30.43, 37.0],
+            "T": [38.86, 38.86, 38.86],
+            "monetary_value": [0.0, 22.35, 60.0],
+        }
+    )
+    undiscounted = clv.customer_lifetime_value(
+        bgnbd, spend, summary, horizon_months=12, discount_rate_annual=0.0
+    )
+    horizon = 12 * clv.PERIODS_PER_MONTH["W"]
+    expected_purchases = clv.conditional_expected_purchases(
+        PAPER_BGNBD, summary["frequency"], summary["recency"], summary["T"], horizon
+    )
+    np.testing.assert_allclose(undiscounted["expected_purchases"], expected_purchases, rtol=1e-12)
+    np.testing.assert_allclose(
+        undiscounted["clv"], undiscounted["expected_spend"] * expected_purchases, rtol=1e-12
+    )
+    discounted = clv.customer_lifetime_value(bgnbd, spend, summary, discount_rate_annual=0.1, margin=0.3)
+    assert np.all(discounted["clv"] < 0.3 * undiscounted["clv"])
+    assert np.all(discounted["clv"] > 0.3 * undiscounted["clv"] / 1.1)  # at most a year of discounting
+    assert list(discounted.columns) == [
+        "customer_id",
+        "expected_purchases",
+        "p_alive",
+        "expected_spend",
+        "clv",
+    ]
+
+
+def test_holdout_metrics_and_comparison_on_hand_made_summary() -> None:
+    bgnbd = clv.PurchaseModelFit(model="bgnbd", params_=PAPER_BGNBD)
+    summary = pd.DataFrame(
+        {
+            "customer_id": [1, 2, 3, 4],
+            "frequency": [0, 1, 9, 0],
+            "recency": [0.0, 10.0, 30.0, 0.0],
+            "T": [20.0, 20.0, 39.0, 0.0],
+            "frequency_holdout": [0, 2, 8, 1],
+            "duration_holdout": [39.0] * 4,
+        }
+    )
+    metrics = clv.holdout_metrics(bgnbd, summary)
+    predicted = clv.conditional_expected_purchases(
+        PAPER_BGNBD, summary["frequency"], summary["recency"], summary["T"], 39.0
+    )
+    naive = np.array([0.0, 39.0 / 20.0, 9 * 39.0 / 39.0, 0.0])  # T = 0 -> no rate, not a division error
+    actual = summary["frequency_holdout"].to_numpy()
+    assert metrics["actual_total"] == 11
+    assert metrics["predicted_total"] == pytest.approx(predicted.sum())
+    assert metrics["mae_model"] == pytest.approx(np.abs(predicted - actual).mean())
+    assert metrics["mae_naive"] == pytest.approx(np.abs(naive - actual).mean())
+    table = clv.holdout_comparison(bgnbd, summary, max_frequency=2)
+    assert list(table.index) == ["0", "1", "2+"]
+    assert table["customers"].tolist() == [2, 1, 1]
+    assert table.loc["0", "actual_mean"] == 0.5
+
+
+def test_p_alive_matrix_grid() -> None:
+    matrix = clv.p_alive_matrix(PAPER_BGNBD, T=10.0, max_frequency=4)
+    assert matrix.shape == (5, 11)
+    assert matrix.index.name == "frequency" and matrix.columns.name == "recency"
+    assert matrix.loc[0, 0] == 1.0 and matrix.loc[0, 1:].isna().all()
+    assert clv.p_alive_matrix(PAPER_BGNBD, T=10.0, max_frequency=2, max_recency=12).loc[1, 11:].isna().all()
+    assert (matrix.loc[1:].diff(axis=1).iloc[:, 1:] > 0).all().all()
+    assert matrix.loc[3, 7] == pytest.approx(float(clv.p_alive(PAPER_BGNBD, 3, 7.0, 10.0)))
+
+
+def test_purchase_model_fit_validates_parameters() -> None:
+    with pytest.raises(ValueError, match="missing \\['s', 'beta'\\]"):
+        clv.PurchaseModelFit(model="pareto_nbd", params_=PAPER_BGNBD)
+    pareto = clv.PurchaseModelFit(model="pareto_nbd", params_={"r": 1, "alpha": 1, "s": 1, "beta": 1})
+    with pytest.raises(ValueError, match="need a BG/NBD fit"):
+        clv.p_alive(pareto, 1, 1.0, 2.0)
+    with pytest.raises(ValueError, match="built from parameters only"):
+        pareto.p_alive(1, 1.0, 2.0)
+
+
+# --------------------------------------------------------------------------------------
+# CDNOW data, no fitting
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.shared_data
+def test_log_likelihood_at_published_parameters(cdnow_summary: pd.DataFrame) -> None:
+    found = clv.bgnbd_log_likelihood(
+        PAPER_BGNBD, cdnow_summary["frequency"], cdnow_summary["recency"], cdnow_summary["T"]
+    )
+    assert _relative_error(found, PAPER_LL) < 0.001
+
+
+@pytest.mark.shared_data
+def test_rfm_summary_reproduces_published_calibration_summary(
+    cdnow_holdout_summary: pd.DataFrame, cdnow_summary: pd.DataFrame
+) -> None:
+    ours = cdnow_holdout_summary
+    assert len(ours) == 2357
+    assert ours["frequency"].sum() == 2457
+    assert ours["frequency_holdout"].sum() == 1882
+    assert (ours["duration_holdout"] == 39.0).all()
+    first_day_buyers = ours.loc[ours["recency"].eq(0) & ours["T"].gt(38.8), "T"]
+    assert first_day_buyers.round(2).eq(38.86).all() and len(first_day_buyers) > 0
+    joined = ours.merge(cdnow_summary, on="customer_id", suffixes=("", "_published"), validate="one_to_one")
+    assert (joined["frequency"] == joined["frequency_published"]).all()
+    for column in ("recency", "T", "monetary_value"):  # the published file is rounded to 2 decimals
+        assert (joined[column] - joined[f"{column}_published"]).abs().max() <= 0.005 + 1e-9
+
+
+# --------------------------------------------------------------------------------------
+# Fits with pymc-marketing (slow: PyMC import and compilation)
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_bgnbd_flat_priors_reproduce_published_mle(bgnbd_fit: clv.PurchaseModelFit) -> None:
+    for name, published in PAPER_BGNBD.items():
+        assert _relative_error(bgnbd_fit.params_[name], published) < 0.01, name
+    assert _relative_error(bgnbd_fit.log_likelihood_, PAPER_LL) < 0.001
+    assert bgnbd_fit.n_customers_ == 2357 and bgnbd_fit.priors == "flat"
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_gamma_gamma_reproduces_published_estimates(gamma_gamma_fit: clv.SpendModelFit) -> None:
+    assert gamma_gamma_fit.n_customers_ == 946 and gamma_gamma_fit.n_set_aside_ == 0
+    for name, published in PAPER_GAMMA_GAMMA.items():
+        assert _relative_error(gamma_gamma_fit.params_[name], published) < 0.01, name
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_default_priors_shift_dropout_parameters(
+    cdnow_summary: pd.DataFrame, bgnbd_fit: clv.PurchaseModelFit
+) -> None:
+    default = clv.fit_bgnbd(cdnow_summary, priors="default", random_state=0)
+    assert default.priors == "default"
+    # pymc-marketing's default priors shrink a by ~11 %: why "flat" is our default
+    assert _relative_error(default.params_["a"], bgnbd_fit.params_["a"]) > 0.05
+    assert default.log_likelihood_ < bgnbd_fit.log_likelihood_  # flat MAP is the MLE
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_log_likelihood_matches_pymc_marketing_distribution(
+    cdnow_summary: pd.DataFrame, bgnbd_fit: clv.PurchaseModelFit
+) -> None:
+    import pymc as pm
+    from pymc_marketing.clv.distributions import BetaGeoNBD
+
+    observed = cdnow_summary[["recency", "frequency"]].to_numpy(dtype=float)
+    dist = BetaGeoNBD.dist(T=cdnow_summary["T"].to_numpy(dtype=float), **bgnbd_fit.params_)
+    pymc_ll = float(pm.logp(dist, observed).sum().eval())
+    assert bgnbd_fit.log_likelihood_ == pytest.approx(pymc_ll, rel=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_closed_form_matches_pymc_marketing_predictions(
+    cdnow_summary: pd.DataFrame, bgnbd_fit: clv.PurchaseModelFit
+) -> None:
+    model = bgnbd_fit.model_
+    x, t_x, T = cdnow_summary["frequency"], cdnow_summary["recency"], cdnow_summary["T"]
+    theirs_purchases = model.expected_purchases(future_t=39).values.reshape(-1)
+    theirs_alive = model.expected_probability_alive().values.reshape(-1)
+    theirs_new = float(model.expected_purchases_new_customer(t=78).values.reshape(-1)[0])
+    np.testing.assert_allclose(
+        clv.conditional_expected_purchases(bgnbd_fit, x, t_x, T, 39), theirs_purchases, rtol=1e-6
+    )
+    np.testing.assert_allclose(clv.p_alive(bgnbd_fit, x, t_x, T), theirs_alive, rtol=1e-6)
+    assert float(clv.expected_purchases_new_customer(bgnbd_fit, 78)) == pytest.approx(theirs_new, rel=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_clv_matches_pymc_marketing(
+    cdnow_summary: pd.DataFrame, bgnbd_fit: clv.PurchaseModelFit, gamma_gamma_fit: clv.SpendModelFit
+) -> None:
+    from pymc_marketing.clv import customer_lifetime_value as pymc_clv
+
+    ours = clv.customer_lifetime_value(bgnbd_fit, gamma_gamma_fit, cdnow_summary, discount_rate_annual=0.1)
+    theirs_spend = gamma_gamma_fit.model_.expected_customer_spend(data=cdnow_summary).values.reshape(-1)
+    np.testing.assert_allclose(ours["expected_spend"], theirs_spend, rtol=1e-6)
+    monthly_rate = 1.1 ** (1 / 12) - 1
+    theirs = pymc_clv(
+        transaction_model=bgnbd_fit.model_,
+        data=cdnow_summary.assign(future_spend=theirs_spend),
+        future_t=12,
+        discount_rate=monthly_rate,
+        time_unit="W",
+    ).values.reshape(-1)
+    np.testing.assert_allclose(ours["clv"], theirs, rtol=1e-6)
+    assert ours["clv"].sum() > 0
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_holdout_validation_from_raw_transactions(
+    cdnow_holdout_summary: pd.DataFrame, holdout_bgnbd_fit: clv.PurchaseModelFit
+) -> None:
+    for name, published in PAPER_BGNBD.items():
+        assert _relative_error(holdout_bgnbd_fit.params_[name], published) < 0.01, name
+    metrics = clv.holdout_metrics(holdout_bgnbd_fit, cdnow_holdout_summary)
+    assert metrics["actual_total"] == 1882
+    assert _relative_error(metrics["predicted_total"], 1653) < 0.02
+    assert metrics["mae_model"] < metrics["mae_naive"]
+    assert _relative_error(metrics["mae_model"], 0.785) < 0.03
+    assert _relative_error(metrics["mae_naive"], 1.024) < 0.03
+    table = clv.holdout_comparison(holdout_bgnbd_fit, cdnow_holdout_summary)
+    assert table["customers"].sum() == 2357 and table.loc["0", "customers"] == 1411
+    # conditional expectations rise with calibration frequency, as the actuals do
+    assert table["predicted_mean"].is_monotonic_increasing and table["actual_mean"].is_monotonic_increasing
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_rfm_summary_agrees_with_pymc_marketing_in_days(cdnow_transactions: pd.DataFrame) -> None:
+    """With time_unit="D" both count purchase-days (pymc-marketing's "W" buckets calendar weeks)."""
+    from pymc_marketing.clv.utils import rfm_summary as pymc_rfm_summary
+
+    calibration = cdnow_transactions.loc[cdnow_transactions["timestamp"] <= CALIBRATION_END]
+    ours = clv.rfm_summary(cdnow_transactions, observation_period_end=CALIBRATION_END, time_unit="D")
+    theirs = pymc_rfm_summary(
+        calibration,
+        "customer_id",
+        "timestamp",
+        monetary_value_col="amount",
+        observation_period_end=CALIBRATION_END,
+        time_unit="D",
+    )
+    theirs = theirs.sort_values("customer_id").reset_index(drop=True)
+    assert ours["customer_id"].tolist() == theirs["customer_id"].tolist()
+    for column in ("frequency", "recency", "T", "monetary_value"):
+        np.testing.assert_allclose(ours[column], theirs[column], rtol=1e-12, err_msg=column)
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_pareto_nbd_and_mbgnbd_reproduce_reference_estimates(cdnow_summary: pd.DataFrame) -> None:
+    # Pareto/NBD: Fader, Hardie & Lee (2005) report r=0.55, alpha=10.58, s=0.61, beta=11.67, LL=-9595.0.
+    pareto = clv.fit_bgnbd(cdnow_summary, model="pareto_nbd", random_state=0)
+    for name, published in {"r": 0.55, "alpha": 10.58, "s": 0.61, "beta": 11.67}.items():
+        assert _relative_error(pareto.params_[name], published) < 0.01, name
+    assert _relative_error(pareto.log_likelihood_, -9595.0) < 0.001
+    # MBG/NBD: the lifetimes test-suite reference on the same data.
+    mbg = clv.fit_bgnbd(cdnow_summary, model="mbgnbd", random_state=0)
+    for name, reference in {"r": 0.525, "alpha": 6.183, "a": 0.891, "b": 1.614}.items():
+        assert _relative_error(mbg.params_[name], reference) < 0.01, name
+    alive = mbg.p_alive(cdnow_summary["frequency"], cdnow_summary["recency"], cdnow_summary["T"])
+    assert alive.shape == (2357,) and np.all((alive > 0) & (alive <= 1))
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_fitting_in_a_fresh_process_prints_nothing(cdnow_dir: Path, tmp_path: Path) -> None:
+    """ArviZ's import warning, PyTensor's BLAS warning and progress bars stay hidden.
+
+    A fresh ``XDG_CACHE_HOME`` re-arms ArviZ's once-a-day FutureWarning, and the
+    default-prior BG/NBD graph is the one that makes PyTensor look for BLAS (and warn).
+    """
+    script = (
+        "import pandas as pd\n"
+        "from analysis import clv\n"
+        f"raw = pd.read_csv({str(cdnow_dir / 'cdnow_customers_summary_with_transactions.csv')!r})\n"
+        "summary = raw.rename(columns={'ID': 'customer_id', 'x': 'frequency', 't_x': 'recency', 'zbar': 'monetary_value'})\n"
+        "clv.fit_bgnbd(summary, priors='default', random_state=0)\n"
+        "clv.fit_gamma_gamma(summary, random_state=0)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-W", "always::UserWarning", "-W", "always::FutureWarning", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        env={**os.environ, "XDG_CACHE_HOME": str(tmp_path)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "" and result.stderr == ""
