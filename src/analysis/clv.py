@@ -1223,3 +1223,26 @@ def p_alive_matrix(
         index=pd.Index(np.arange(max_frequency + 1), name="frequency"),
         columns=pd.Index(np.arange(last_recency + 1), name="recency"),
     )
+
+
+def expected_purchases_matrix(
+    params: Mapping[str, float] | PurchaseModelFit,
+    T: float,
+    t: float,
+    max_frequency: int,
+    recency_step: float = 1.0,
+) -> pd.DataFrame:
+    """Expected purchases in the next ``t`` periods on a frequency x recency grid (customer age ``T``).
+
+    The "frequency/recency heatmap" of the BTYD literature: who will buy, by what we have seen.
+    NaN where the combination is impossible, as in :func:`p_alive_matrix`.
+    """
+    frequency = np.arange(max_frequency + 1, dtype="float64")[:, None]
+    recency = np.arange(0.0, float(T) + 1e-9, recency_step)[None, :]
+    values = conditional_expected_purchases(params, frequency, recency, np.full_like(recency, float(T)), t)
+    impossible = (recency > T) | ((frequency == 0) & (recency > 0))
+    return pd.DataFrame(
+        np.where(impossible, np.nan, values),
+        index=pd.Index(np.arange(max_frequency + 1), name="frequency"),
+        columns=pd.Index(np.round(recency[0], 1), name="recency"),
+    )

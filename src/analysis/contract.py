@@ -268,6 +268,8 @@ def prepare_transactions(raw_frame: pd.DataFrame, original: pd.DataFrame, cfg: R
     ledger.record("transactions", reasons)
 
     keep = reasons.isna()
+    if not keep.any():
+        raise _nothing_kept_error(reasons, ts, cfg)
     kept = pd.DataFrame(
         {
             "customer_id": customer_id[keep],
@@ -306,6 +308,34 @@ def prepare_transactions(raw_frame: pd.DataFrame, original: pd.DataFrame, cfg: R
         }
     ).reset_index(drop=True)
     return kept, _set_aside_frame(original, reasons), {"returns": returns}
+
+
+def _nothing_kept_error(reasons: pd.Series, ts: pd.Series, cfg: RunConfig) -> ConfigError:
+    """Why no order line survived, with the fix for the usual cause (``as_of`` before the data)."""
+    counts = reasons.value_counts()
+    shown = ", ".join(f"{n:,} {reason}" for reason, n in counts.items())
+    head = f"transactions: none of the {len(reasons):,} rows could be kept ({shown})."
+    dated = ts.dropna()
+    if counts.get("after_as_of", 0) and not dated.empty and dated.min() > pd.Timestamp(cfg.as_of):
+        return ConfigError(
+            f"{head} as_of is {cfg.as_of}, before every transaction: they run from {dated.min():%Y-%m-%d} "
+            f"to {dated.max():%Y-%m-%d}. Set as_of in {cfg.display_path()} to {dated.max():%Y-%m-%d} or later "
+            f"(the day after the last purchase is usual)."
+        )
+    if counts.get("before_min_date", 0) and not dated.empty and dated.max() < pd.Timestamp(cfg.min_date):
+        return ConfigError(
+            f"{head} min_date is {cfg.min_date}, after every transaction (they run from {dated.min():%Y-%m-%d} "
+            f"to {dated.max():%Y-%m-%d}). Lower min_date in {cfg.display_path()}."
+        )
+    if counts.index[0] == "unparseable_timestamp":
+        return ConfigError(
+            f"{head} Check that columns.transactions.timestamp maps the order date, and set "
+            f"sources.transactions.date_format in {cfg.display_path()} if dates are written unusually."
+        )
+    return ConfigError(
+        f"{head} Check the column mapping under columns.transactions in {cfg.display_path()}; the rows "
+        f"and their reasons are listed by source row in the run's set_aside/transactions.csv."
+    )
 
 
 def prepare_customers(raw_frame: pd.DataFrame, original: pd.DataFrame, cfg: RunConfig, ledger: Ledger) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -350,7 +380,9 @@ def prepare_survey(raw_frame: pd.DataFrame, original: pd.DataFrame, cfg: RunConf
     scfg = cfg.survey
     items = list(scfg.items) or [c for c in raw_frame.columns if c not in ("customer_id", "response_date")]
     answers = pd.DataFrame({item: parse_numbers(raw_frame[item]) for item in items}, index=raw_frame.index)
-    out_of_range = (answers < scfg.likert_min) | (answers > scfg.likert_max) | (answers.notna() & (answers % 1 != 0))
+    # text answers ("agree", "n/a") are not on the scale either: blank and count them, not as "missing"
+    not_numbers = pd.DataFrame({item: answers[item].isna() & _clean_text(raw_frame[item]).notna() for item in items}, index=raw_frame.index)
+    out_of_range = (answers < scfg.likert_min) | (answers > scfg.likert_max) | (answers.notna() & (answers % 1 != 0)) | not_numbers
     answers = answers.mask(out_of_range)
     reasons = pd.Series([None] * len(raw_frame), index=raw_frame.index, dtype=object)
     customer_id = normalize_ids(raw_frame["customer_id"])
@@ -359,7 +391,7 @@ def prepare_survey(raw_frame: pd.DataFrame, original: pd.DataFrame, cfg: RunConf
     _assign(reasons, customer_id.duplicated(keep="first") & customer_id.notna(), "duplicate_response")
     ledger.record("survey", reasons)
     keep = reasons.isna()
-    ledger.note("survey", f"answers outside {scfg.likert_min}..{scfg.likert_max} or not whole numbers blanked", int(out_of_range[keep].sum().sum()))
+    ledger.note("survey", f"answers outside {scfg.likert_min}..{scfg.likert_max}, not whole numbers or not numbers blanked", int(out_of_range[keep].sum().sum()))
     ledger.note("survey", "missing answers (partial responses)", int((answers[keep].isna() & ~out_of_range[keep]).sum().sum()))
     for item in scfg.reverse:
         answers[item] = scfg.likert_min + scfg.likert_max - answers[item]
@@ -441,14 +473,6 @@ def prepare(raw: dict[str, Any], cfg: RunConfig) -> Prepared:
             tables.update(extra)
     if "transactions" in tables:
         tx = tables["transactions"]
-        if tx.empty:
-            read = sum(r["rows"] for r in ledger.rows if r["table"] == "transactions")
-            reasons = {r["reason"]: r["rows"] for r in ledger.rows if r["table"] == "transactions" and r["outcome"] == "set aside"}
-            raise ConfigError(
-                f"transactions: none of the {read} rows could be kept (set aside: {reasons}). "
-                f"If most are 'after_as_of', set as_of in {cfg.display_path()} to a date after the data "
-                f"(it is {cfg.as_of}); otherwise check the column mapping under columns.transactions."
-            )
         derived = customers_from_transactions(tx)
         if "customers" not in tables:
             tables["customers"] = derived

@@ -231,3 +231,49 @@ def slug(text: str) -> str:
     """A column-safe version of a category name."""
     out = "".join(ch.lower() if ch.isalnum() else "_" for ch in str(text)).strip("_")
     return "_".join(filter(None, out.split("_"))) or "unknown"
+
+
+#: Default age bands (inclusive bounds), chosen around life stages.
+AGE_BANDS: dict[str, tuple[float, float]] = {"18-30": (0, 30), "31-42": (31, 42), "43-60": (43, 60), "61-65": (61, 65), "66+": (66, 200)}
+
+
+def derived_attributes(customers: pd.DataFrame, *, income_edges: list[float] | None = None) -> pd.DataFrame:
+    """Readable demographic attributes derived from raw ones, indexed like ``customers``.
+
+    ``age_band`` from ``age`` (:data:`AGE_BANDS`); ``income_band`` ("low"/"middle"/"high") from
+    ``income`` by terciles of the data, or by ``income_edges`` (two inner edges) when given;
+    ``household`` and ``life_stage`` from age, marital status and children (plus ``teens``) where
+    present. Columns whose inputs are absent are omitted.
+    """
+    out = pd.DataFrame(index=customers.index)
+    if "age" in customers and customers["age"].notna().any():
+        edges = [-np.inf] + [hi + 0.5 for _, hi in list(AGE_BANDS.values())[:-1]] + [np.inf]
+        out["age_band"] = pd.cut(customers["age"], bins=edges, labels=list(AGE_BANDS)).astype(object)
+    if "income" in customers and customers["income"].notna().sum() >= 3:
+        inc = customers["income"]
+        cuts = income_edges or list(inc.quantile([1 / 3, 2 / 3]).to_numpy())
+        if cuts[0] < cuts[1]:
+            out["income_band"] = pd.cut(inc, bins=[-np.inf, *cuts, np.inf], labels=["low", "middle", "high"]).astype(object)
+    kids = None
+    if "children" in customers:
+        kids = customers["children"].fillna(0) + (customers["teens"].fillna(0) if "teens" in customers else 0)
+        out["household"] = np.where(kids > 0, "with children", "no children")
+        out.loc[customers["children"].isna(), "household"] = None
+    if "age" in customers and "marital_status" in customers and kids is not None:
+        age = customers["age"]
+        partnered = customers["marital_status"].astype(str).str.lower().isin(["married", "together", "partnered", "couple"])
+        stage = np.select(
+            [age >= 66, kids > 0, (age < 35) & ~partnered, partnered & (age < 50), partnered, ~partnered],
+            ["Retired", "Family with children", "Young single", "Couple, no children", "Empty nester", "Single adult"],
+            default=None,
+        )
+        out["life_stage"] = pd.Series(stage, index=customers.index).where(age.notna())
+    return out
+
+
+def describe_features(feats: pd.DataFrame) -> pd.DataFrame:
+    """Median, mean and 90th percentile of each numeric feature, with what it means."""
+    numeric = feats.select_dtypes("number")
+    out = pd.DataFrame({"median": numeric.median(), "mean": numeric.mean(), "p90": numeric.quantile(0.9)})
+    out["meaning"] = [FEATURE_DOCS.get(c, "share of spend in this category" if c.startswith("share_") else "") for c in out.index]
+    return out.round(2)

@@ -76,3 +76,71 @@ def coverage_bars(coverage: pd.DataFrame, title: str, ax: plt.Axes | None = None
     sns.barplot(data=coverage, y="column", x="filled_pct", color="#72b7b2", ax=ax)
     ax.set(xlim=(0, 100), xlabel="% of rows filled", ylabel="", title=title)
     return ax
+
+
+def k_selection(evidence: pd.DataFrame, title: str = "Choosing the number of segments") -> plt.Figure:
+    """Cost (elbow), silhouette and bootstrap stability per k, the chosen k marked."""
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+    chosen = int(evidence.loc[evidence["chosen"], "k"].iloc[0]) if "chosen" in evidence and evidence["chosen"].any() else None
+    for ax, col, label in zip(axes, ("cost", "silhouette", "stability_ari"), ("cost (lower = tighter)", "silhouette (higher = better separated)", "stability (ARI of refits)")):
+        ax.plot(evidence["k"], evidence[col], marker="o", color="#4c78a8")
+        if chosen is not None:
+            ax.axvline(chosen, color="#e45756", linestyle="--", label=f"chosen k={chosen}")
+            ax.legend(loc="best", fontsize=8)
+        ax.set(xlabel="k (number of segments)", title=label)
+    fig.suptitle(title, fontweight="bold")
+    fig.tight_layout()
+    return fig
+
+
+def share_bars(summary: pd.DataFrame, share_cols: dict[str, str], title: str, ax: plt.Axes | None = None) -> plt.Axes:
+    """Side-by-side % bars per segment, e.g. share of customers vs share of revenue."""
+    ax = _ax(ax, (9, 0.45 * len(summary) + 1.5))
+    long = summary[list(share_cols)].rename(columns=share_cols).reset_index(names="segment").melt(id_vars="segment", var_name="measure", value_name="pct")
+    sns.barplot(data=long, y="segment", x="pct", hue="measure", palette=["#9ecae9", "#1f77b4", "#2ca02c"][: len(share_cols)], ax=ax)
+    ax.set(xlabel="% of total", ylabel="", title=title)
+    ax.legend(loc="lower right", fontsize=9)
+    return ax
+
+
+def rfm_grid(scores: pd.DataFrame, values: pd.Series, title: str = "Customers by recency and frequency score", ax: plt.Axes | None = None) -> plt.Axes:
+    """Heatmap of customer counts by R and F score, annotated; ``values`` colours mean spend."""
+    ax = _ax(ax, (7, 5))
+    grid = scores.assign(v=values).pivot_table(index="f_score", columns="r_score", values="v", aggfunc="size").sort_index(ascending=False)
+    sns.heatmap(grid, annot=True, fmt=".0f", cmap="Blues", cbar_kws={"label": "customers"}, ax=ax)
+    ax.set(xlabel="recency score (5 = most recent)", ylabel="frequency score (5 = most orders)", title=title)
+    return ax
+
+
+def lorenz(curves: dict[str, pd.DataFrame], title: str = "Concentration of value (Pareto curve)", ax: plt.Axes | None = None) -> plt.Axes:
+    """Cumulative share of value by share of customers (best first), one line per measure."""
+    ax = _ax(ax, (7, 5))
+    for label, curve in curves.items():
+        ax.plot(curve["customers_pct"], curve["value_pct"], label=label)
+    ax.plot([0, 100], [0, 100], color="grey", linestyle=":", label="equal shares")
+    ax.axvline(20, color="#999", linewidth=0.8)
+    ax.set(xlabel="% of customers (highest value first)", ylabel="% of total", title=title)
+    ax.legend(loc="lower right")
+    return ax
+
+
+def holdout_bars(comparison: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Axes:
+    """Actual vs predicted mean holdout purchases by calibration-period purchase count."""
+    ax = _ax(ax)
+    frame = comparison.reset_index()
+    bucket = frame.columns[0]
+    long = frame.melt(id_vars=bucket, value_vars=["actual_mean", "predicted_mean"], var_name="series", value_name="purchases")
+    long["series"] = long["series"].map({"actual_mean": "actual", "predicted_mean": "model"})
+    sns.barplot(data=long, x=bucket, y="purchases", hue="series", palette=["#4c78a8", "#f58518"], ax=ax)
+    ax.set(xlabel="repeat purchases in the calibration period", ylabel="mean purchases in the holdout period",
+           title="Model check: predicted vs actual purchases in the holdout period")
+    return ax
+
+
+def heatmap(matrix: pd.DataFrame, title: str, xlabel: str, ylabel: str, fmt: str = ".2f", cmap: str = "viridis", ax: plt.Axes | None = None) -> plt.Axes:
+    """A labelled heatmap of a small matrix (e.g. P(alive) by frequency x recency)."""
+    ax = _ax(ax, (8, 5.5))
+    annot = matrix.shape[0] * matrix.shape[1] <= 150
+    sns.heatmap(matrix, annot=annot, fmt=fmt, cmap=cmap, ax=ax, cbar_kws={"shrink": 0.8})
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    return ax

@@ -49,6 +49,8 @@ KERNEL_ENV = {
     "MPLBACKEND": "module://matplotlib_inline.backend_inline",
     "PYTHONHASHSEED": "0",
     "OMP_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
     "JUPYTER_PLATFORM_DIRS": "1",
 }
 
@@ -114,8 +116,36 @@ def _git_commit() -> str | None:
         return None
 
 
+# "<" that could open an HTML tag, comment or processing instruction.
+_TAG_START = re.compile(r"<(?=[A-Za-z/!?])")
+
+
+def markdown_as_text(markdown: str) -> str:
+    """Markdown with raw HTML disarmed: ``<script>`` shows as text, Markdown syntax still works.
+
+    Markdown *outputs* are built from data (``Markdown(f"Top product: {name}")``), and Markdown
+    passes raw HTML through, so a product called ``<img src=x onerror=...>`` would become markup.
+    Authored Markdown cells are left alone.
+    """
+    return _TAG_START.sub("&lt;", markdown)
+
+
+def _disarm_markdown_outputs(nb: Any) -> None:
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if isinstance(data.get("text/markdown"), str):
+                data["text/markdown"] = markdown_as_text(data["text/markdown"])
+
+
 def render_html(executed: Path, out_html: Path) -> None:
-    """Render an executed notebook to a self-contained offline HTML page (code hidden)."""
+    """Render an executed notebook to a self-contained offline HTML page (code hidden).
+
+    Data strings are shown as text: Markdown outputs have raw HTML escaped (see
+    :func:`markdown_as_text`), DataFrames are escaped by pandas, and the page carries a
+    Content-Security-Policy that allows no scripts and no requests beyond embedded ``data:``
+    images, as a second line of defence for HTML outputs built by hand.
+    """
     import nbformat
     from nbconvert import HTMLExporter
 
@@ -128,7 +158,7 @@ def render_html(executed: Path, out_html: Path) -> None:
         embed_images=True,
     )
     nb = nbformat.read(executed, as_version=4)
-    # papermill's own error banner carries raw HTML meant for JupyterLab; keep its text only
+    _disarm_markdown_outputs(nb)
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": executed.stem}})
     out_html.write_text(body, encoding="utf-8")
 
@@ -158,6 +188,8 @@ def _execute(nb: Path, out: Path, parameters: dict[str, Any], cwd: Path, socket_
         )
         return "ok", "", None
     except PapermillExecutionError as exc:
+        if exc.ename == "NotApplicable":
+            return "not applicable", exc.evalue, None
         return "failed", f"{exc.ename}: {exc.evalue}", exc.exec_count
     except Exception as exc:  # kernel died, nbformat error, ...
         return "failed", f"{type(exc).__name__}: {exc}", None
@@ -263,8 +295,52 @@ def run(
     staging_root = reports_dir / ".staging"
     staging_root.mkdir(parents=True, exist_ok=True)
     _cleanup_stale_staging(staging_root)
+    lock = _claim_run_id(staging_root, run_id)
     staging = staging_root / f"{run_id}-{os.getpid()}"
-    staging.mkdir()
+    try:
+        staging.mkdir()
+        return _run_in_staging(cfg, run_id, notebooks, staging, final, reports_dir, Path(notebook_dir), echo, t_start)
+    except BaseException:
+        # Interrupted (Ctrl-C) or crashed outside a notebook: nothing half-built stays behind.
+        # A SIGKILL cannot be caught; its staging folder is removed by the next run.
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _claim_run_id(staging_root: Path, run_id: str) -> Path:
+    """Reserve ``run_id`` for this process, so two runs started at once cannot both publish it.
+
+    The claim is a file ``.staging/<run_id>.lock`` created exclusively, holding the pid; a claim
+    left by a process that no longer exists is taken over.
+    """
+    lock = staging_root / f"{run_id}.lock"
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                holder = int(lock.read_text(encoding="ascii").strip() or 0)
+            except (OSError, ValueError):
+                holder = 0
+            if holder and _pid_alive(holder):
+                raise ValueError(
+                    f"--run-id {run_id!r} is in use by a run still in progress (pid {holder}). "
+                    f"Choose another --run-id or wait for that run to finish."
+                ) from None
+            lock.unlink(missing_ok=True)
+            continue
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
+            fh.write(str(os.getpid()))
+        return lock
+    raise ValueError(f"--run-id {run_id!r}: could not reserve {lock}; remove it if no run is in progress.")
+
+
+def _run_in_staging(
+    cfg: RunConfig, run_id: str, notebooks: list[Path], staging: Path, final: Path, reports_dir: Path,
+    notebook_dir: Path, echo: Callable[[str], None], t_start: float,
+) -> RunResult:
     folder = io.RunFolder(staging)
     folder.write_json("facts", "config", config_as_dict(cfg))
     os.environ.update(KERNEL_ENV)
@@ -285,7 +361,7 @@ def run(
         echo(f"  [{i}/{len(notebooks)}] {nb.stem:<22} running ...")
         t0 = time.perf_counter()
         with tempfile.TemporaryDirectory(prefix="clientele-kernel-") as socket_dir:
-            status, error, cell = _execute(nb, executed, params, Path(notebook_dir).resolve(), Path(socket_dir))
+            status, error, cell = _execute(nb, executed, params, notebook_dir.resolve(), Path(socket_dir))
         seconds = time.perf_counter() - t0
         html = f"{nb.stem}.html"
         if executed.exists():
@@ -293,16 +369,18 @@ def run(
         else:
             html = ""
         results.append(NotebookResult(nb.stem, status, round(seconds, 2), error, html, cell))
-        mark = "ok" if status == "ok" else f"FAILED at cell {cell}: {error}"
+        mark = {"ok": "ok", "not applicable": f"not applicable: {error}"}.get(status, f"FAILED at cell {cell}: {error}")
         echo(f"  [{i}/{len(notebooks)}] {nb.stem:<22} {mark} ({seconds:.1f} s)")
         if status != "ok" and nb.stem.startswith("00_"):
             prep_failed = True
 
     exports = assemble_exports(folder, cfg)
-    status = "complete" if all(r.status == "ok" for r in results) else "failed"
+    status = "complete" if all(r.status in ("ok", "not applicable") for r in results) else "failed"
     manifest = build_manifest(cfg, folder, run_id, results, status, exports, time.perf_counter() - t_start)
     (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=False, default=str), encoding="utf-8")
     render_index(folder, manifest)
+    if final.exists():
+        raise ValueError(f"{final} appeared while this run was in progress; its result is discarded. Choose another --run-id.")
     os.replace(staging, final)
     if status == "complete":
         _update_latest(reports_dir, run_id)
@@ -331,13 +409,21 @@ def build_manifest(cfg: RunConfig, folder: io.RunFolder, run_id: str, results: l
         "ledger": folder.read_json("data", "ledger"),
         "notebooks": [r.__dict__ for r in results],
         "exports": exports,
+        "exports_sha256": {
+            p.name: io.sha256_file(p) for p in sorted((folder.path / "exports").glob("*")) if p.is_file()
+        } if (folder.path / "exports").exists() else {},
         "models": folder.read_all_json("models"),
         "facts": {k: v for k, v in folder.read_all_json("facts").items() if k not in ("config", "inputs")},
         "versions": _versions(),
         "git_commit": _git_commit(),
         "platform": {"python": sys.version.split()[0], "machine": platform.machine(), "system": platform.system()},
+        "kernel_env": dict(KERNEL_ENV),
         "reproducibility": (
-            "Exports depend only on the input files (sha256 above), the config (seed, as_of, params) and "
-            "the package versions; run_id, created_utc, seconds and git_commit do not affect them."
+            "Exports (exports_sha256) depend only on the input files (inputs: sha256), the config "
+            "(seed, as_of, min_date, min_segment_size, pii_columns, sources, columns, survey, params), "
+            "the notebooks and package code (git_commit), the package versions (versions) and the kernel "
+            "environment (kernel_env: hash seed, one BLAS/OpenMP thread). run_id, created_utc, seconds and "
+            "the run folder's location do not affect them: two runs with the same inputs give byte-identical "
+            "exports."
         ),
     }

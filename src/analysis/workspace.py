@@ -23,6 +23,17 @@ from .config import PROJECT_ROOT, RunConfig, config_as_dict, load_config
 TABLE_ORDER = ("customers", "transactions", "survey", "events")
 
 
+class NotApplicable(Exception):
+    """This page's analysis does not apply to the run's data (e.g. no transactions).
+
+    Raised by :meth:`Run.require`; the runner marks the page "not applicable" (not failed) and
+    the page shows only the message.
+    """
+
+    def _render_traceback_(self) -> list[str]:  # IPython: show the message, not a traceback
+        return [f"Not applicable to this data: {self}"]
+
+
 def default_run_dir(cfg: RunConfig) -> Path:
     """Scratch folder for a notebook run outside the pipeline."""
     return PROJECT_ROOT / "reports" / "_scratch" / cfg.name
@@ -78,6 +89,21 @@ class Run:
     def has(self, name: str) -> bool:
         return self.table(name) is not None
 
+    def parquet(self, name: str) -> Path | None:
+        """Path of a validated table's Parquet file (for DuckDB), or None."""
+        self.ensure_prepared()
+        path = self.folder.table_path(name)
+        return path if path.exists() else None
+
+    def require(self, *tables: str, page: str = "This page") -> None:
+        """Stop the notebook cleanly when the run lacks a table the page needs."""
+        missing = [t for t in tables if not self.has(t)]
+        if missing:
+            raise NotApplicable(
+                f"{page} needs the {' and '.join(missing)} table(s), which this run's config "
+                f"({self.config.display_path()}) does not provide. Add them under sources to enable it."
+            )
+
     def ledger(self) -> contract.Ledger:
         self.ensure_prepared()
         payload = self.folder.read_json("data", "ledger")
@@ -98,6 +124,10 @@ class Run:
     def save_fact(self, name: str, payload: Any) -> None:
         """Small results for the run's index page and manifest."""
         self.folder.write_json("facts", name, payload)
+
+    def save_table(self, name: str, frame: pd.DataFrame) -> None:
+        """A per-customer table later pages of the run reuse (e.g. ``features``)."""
+        self.folder.write_table(name, frame)
 
     def save_segments(self, basis: str, frame: pd.DataFrame) -> None:
         """Segment profiles of one basis; they join ``exports/segments.csv``."""

@@ -250,3 +250,42 @@ def describe_clusters(features: pd.DataFrame, labels: np.ndarray | pd.Series) ->
     dup = names.duplicated(keep=False)
     out["segment"] = np.where(dup, names + " (" + (out["cluster"] + 1).astype(str) + ")", names)
     return out[["cluster", "segment", "description", "customers"] + [c for c in out.columns if c.startswith("median_")]]
+
+
+def behavioral_labels(
+    index: pd.Index, scores: pd.DataFrame, rfm: pd.Series, clusters: np.ndarray, descriptions: pd.DataFrame
+) -> pd.DataFrame:
+    """Per-customer labels of this basis, as saved for ``exports/customers.csv``."""
+    names = descriptions.set_index("cluster")["segment"]
+    return pd.DataFrame(
+        {
+            "customer_id": index.astype(str),
+            "rfm_segment": rfm.to_numpy(),
+            "r_score": scores["r_score"].to_numpy(),
+            "f_score": scores["f_score"].to_numpy(),
+            "m_score": scores["m_score"].to_numpy(),
+            "behavioral_cluster": np.asarray(clusters),
+            "behavioral_segment": names.reindex(np.asarray(clusters)).to_numpy(),
+        }
+    )
+
+
+def segment_profiles(summary: pd.DataFrame, descriptions: dict[str, str] | None = None) -> pd.DataFrame:
+    """A :func:`segment_summary` as rows for ``exports/segments.csv`` (``segment`` first)."""
+    out = summary.reset_index().rename(columns={summary.index.name or "index": "segment"})
+    if descriptions:
+        out["description"] = out["segment"].map(descriptions)
+    return out
+
+
+def rfm_headline(summary: pd.DataFrame) -> str:
+    """One sentence on where revenue concentrates among RFM segments."""
+    top = summary.sort_values("revenue_pct", ascending=False).iloc[0]
+    line = f"{top.name} are {top.customers_pct:.0f}% of customers and bring {top.revenue_pct:.0f}% of revenue."
+    at_risk = summary.loc[summary.index.isin(["At risk", "Can't lose them"])]
+    if len(at_risk):
+        line += (
+            f" {at_risk['customers'].sum():,.0f} customers who used to buy often have gone quiet (At risk / Can't lose them): "
+            f"{at_risk['revenue_pct'].sum():.0f}% of past revenue."
+        )
+    return line
