@@ -7,6 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 CONFIG ?= config/sample.yaml
 RUN_ID ?=
 PYTEST_ARGS ?=
+LAB_ARGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help setup report test lab sample clean distclean
@@ -31,8 +32,8 @@ report: setup ## run every notebook on CONFIG (default: the bundled sample) -> r
 test: setup ## run the test suite (unit, notebooks, browser)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lab: setup ## start JupyterLab with the project kernel
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+lab: setup ## start JupyterLab with the project kernel (LAB_ARGS=--no-browser on a server)
+	$(BIN)/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 sample: setup ## regenerate data/sample/ with the synthetic generator
 	$(BIN)/analysis sample --out data/sample
