@@ -5,15 +5,13 @@ from __future__ import annotations
 import ast
 import json
 import re
-import subprocess
-import sys
 
 import nbformat
 import pytest
 
 from analysis.runner import discover_notebooks
 
-from .conftest import PROJECT_ROOT, SAMPLE_CONFIG
+from .conftest import PROJECT_ROOT
 
 NOTEBOOKS = discover_notebooks(PROJECT_ROOT / "notebooks")
 
@@ -46,17 +44,6 @@ def test_notebook_has_no_function_or_class_definitions(path):
             assert not re.search(r"^\s*(def|class)\s", cell.source, re.M), "logic belongs in src/analysis"
 
 
-@pytest.fixture(scope="session")
-def sample_run(tmp_path_factory):
-    """One full run of every notebook on the bundled sample, through the real CLI."""
-    reports = tmp_path_factory.mktemp("reports")
-    proc = subprocess.run(
-        [sys.executable, "-m", "analysis", "run", "--config", str(SAMPLE_CONFIG), "--run-id", "ci-sample", "--reports-dir", str(reports)],
-        capture_output=True, text=True, timeout=1800,
-    )
-    return proc, reports
-
-
 @pytest.mark.slow
 def test_sample_run_completes(sample_run):
     proc, reports = sample_run
@@ -66,7 +53,9 @@ def test_sample_run_completes(sample_run):
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["status"] == "complete"
     assert [nb["name"] for nb in manifest["notebooks"]] == [p.stem for p in NOTEBOOKS]
-    assert all(nb["status"] == "ok" for nb in manifest["notebooks"])
+    # monitoring compares with a previous run; in a fresh reports folder there is none
+    expected = {nb.stem: "not applicable" if nb.stem == "40_monitoring" else "ok" for nb in NOTEBOOKS}
+    assert {nb["name"]: nb["status"] for nb in manifest["notebooks"]} == expected
     for nb in NOTEBOOKS:
         assert (run / f"{nb.stem}.html").stat().st_size > 10_000
         assert (run / f"{nb.stem}.ipynb").exists()

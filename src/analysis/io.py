@@ -12,8 +12,8 @@ import difflib
 import glob as _glob
 import gzip
 import hashlib
-import lzma
 import json
+import lzma
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -433,3 +433,39 @@ def read_yaml(path: str | Path | None, default_name: str) -> dict[str, Any]:
         raise ConfigError(f"{target}: file not found. Give an existing YAML file or leave the parameter empty for the default.")
     with open(target, encoding="utf-8") as fh:
         return yaml.safe_load(fh)
+
+
+def write_estimator(folder: RunFolder, name: str, estimator: Any) -> Path:
+    """Persist a fitted estimator (joblib) under ``models/<name>.joblib`` so later runs can score with it."""
+    import joblib
+
+    path = folder.sub("models") / f"{name}.joblib"
+    joblib.dump(estimator, path)
+    return path
+
+
+def read_estimator(folder: RunFolder, name: str) -> Any | None:
+    """A fitted estimator saved by :func:`write_estimator`, or None."""
+    import joblib
+
+    path = folder.path / "models" / f"{name}.joblib"
+    return joblib.load(path) if path.exists() else None
+
+
+def find_previous_run(reports_dir: Path, config_name: str, exclude: Path | None = None) -> RunFolder | None:
+    """The newest complete run of the same config under ``reports_dir`` (by manifest time), or None."""
+    best: tuple[str, Path] | None = None
+    if not reports_dir.exists():
+        return None
+    for manifest in reports_dir.glob("*/manifest.json"):
+        if exclude is not None and manifest.parent.resolve() == exclude.resolve():
+            continue
+        try:
+            data = json.loads(manifest.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            continue
+        if data.get("status") == "complete" and data.get("config", {}).get("name") == config_name:
+            stamp = data.get("created_utc", "")
+            if best is None or stamp > best[0]:
+                best = (stamp, manifest.parent)
+    return RunFolder(best[1]) if best else None

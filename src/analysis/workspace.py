@@ -125,6 +125,19 @@ class Run:
         """Small results for the run's index page and manifest."""
         self.folder.write_json("facts", name, payload)
 
+    def save_estimator(self, name: str, estimator: Any) -> None:
+        """A fitted model later runs score new data with (see the monitoring page)."""
+        io.write_estimator(self.folder, name, estimator)
+
+    def previous_run(self, path: str | Path | None = None) -> io.RunFolder | None:
+        """The previous complete run of this config (or the folder ``path``), for comparisons."""
+        if path:
+            return io.RunFolder(path)
+        reports = self.folder.path.parent
+        if reports.name == ".staging":
+            reports = reports.parent
+        return io.find_previous_run(reports, self.config.name, exclude=self.folder.path)
+
     def save_table(self, name: str, frame: pd.DataFrame) -> None:
         """A per-customer table later pages of the run reuse (e.g. ``features``)."""
         self.folder.write_table(name, frame)
