@@ -26,7 +26,6 @@ def test_project_kernel_is_registered_and_imports_analysis():
         pytest.skip(f"project kernel not registered in this environment ({KERNEL}); run `make setup`")
     spec = json.loads(KERNEL.read_text())
     assert Path(spec["argv"][0]).resolve().parent == Path(sys.executable).resolve().parent
-    import nbformat
     from nbclient import NotebookClient
     from nbformat.v4 import new_code_cell, new_notebook
 

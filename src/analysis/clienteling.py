@@ -125,7 +125,7 @@ def client_cards_html(contacts: pd.DataFrame, segment_cols: list[str], max_cards
 
     Only the columns passed are shown; pass no PII columns (the notebook passes ids only).
     """
-    esc = lambda v: html.escape("" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))  # noqa: E731
+    esc = lambda v: html.escape("" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
     cards = []
     for _, c in contacts.head(max_cards).iterrows():  # at most max_cards cards, for display only
         segs = "".join(f"<li>{esc(col.replace('_segment', '').replace('_', ' ').capitalize())}: <b>{esc(c[col])}</b></li>" for col in segment_cols if col in c and pd.notna(c[col]))

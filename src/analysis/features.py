@@ -9,13 +9,12 @@ analytics events. Inputs may be DataFrames or Parquet paths (the run's ``data/*.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Union
 
 import duckdb
 import numpy as np
 import pandas as pd
 
-Source = Union[pd.DataFrame, str, Path]
+Source = pd.DataFrame | str | Path
 
 #: Columns of :func:`customer_features` and what they mean (shown in reports and docs).
 FEATURE_DOCS = {

@@ -32,10 +32,10 @@ def migration_summary(previous: pd.Series, current: pd.Series) -> dict[str, floa
     """Customers in both runs, share who stayed in a segment of the same name, new and gone customers."""
     both = pd.concat({"previous": previous, "current": current}, axis=1, join="inner").dropna()
     return {
-        "customers_in_both": int(len(both)),
+        "customers_in_both": len(both),
         "stayed_pct": float(100 * (both["previous"] == both["current"]).mean()) if len(both) else float("nan"),
-        "new_customers": int(len(current.index.difference(previous.index))),
-        "gone_customers": int(len(previous.index.difference(current.index))),
+        "new_customers": len(current.index.difference(previous.index)),
+        "gone_customers": len(previous.index.difference(current.index)),
     }
 
 

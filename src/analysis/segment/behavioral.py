@@ -11,7 +11,6 @@ on customer features from :mod:`analysis.features`; k is chosen by
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -172,7 +171,7 @@ class BehavioralClusters(ClusterMixin, BaseEstimator):
     def _kmeans(self, k: int, seed: int) -> KMeans:
         return KMeans(n_clusters=k, n_init=10, random_state=seed)
 
-    def fit(self, features: pd.DataFrame, y: Any = None) -> "BehavioralClusters":
+    def fit(self, features: pd.DataFrame, y: Any = None) -> BehavioralClusters:
         self.columns_ = list(self.columns or cluster_columns(features))
         pre = make_preprocessor(self.columns_).fit(features[self.columns_])
         X = pre.transform(features[self.columns_])
@@ -181,7 +180,7 @@ class BehavioralClusters(ClusterMixin, BaseEstimator):
         ks = [k for k in range(lo, hi + 1) if k < n_distinct]
         if not ks:
             raise ValueError(f"behavioral clusters need at least {lo + 1} customers with distinct behaviour; found {n_distinct}.")
-        evidence, labels_by_k = evaluate_k(self._kmeans, X, ks, n_bootstrap=self.n_bootstrap, sample_size=self.sample_size, random_state=self.random_state)
+        evidence, _ = evaluate_k(self._kmeans, X, ks, n_bootstrap=self.n_bootstrap, sample_size=self.sample_size, random_state=self.random_state)
         self.k_choice_: KChoice = choose_k(evidence, fixed_k=self.n_clusters if self.n_clusters in ks else None)
         k = self.k_choice_.k
         kmeans = self._kmeans(k, 0 if self.random_state is None else int(self.random_state)).fit(X)
@@ -218,28 +217,30 @@ def describe_clusters(features: pd.DataFrame, labels: np.ndarray | pd.Series) ->
     frame = features.assign(_cluster=np.asarray(labels))
     overall = features.median(numeric_only=True)
     med = frame.groupby("_cluster").median(numeric_only=True)
+    ratio = med / overall.replace(0, np.nan)  # cluster median relative to all customers
     fav = frame.groupby("_cluster")["favourite_category"].agg(lambda s: s.mode().iat[0]) if "favourite_category" in frame else None
+    concentrated = "favourite_category_share" in med and overall.get("favourite_category_share", 1) < 0.95
     rows = []
     for cluster, m in med.iterrows():  # one iteration per cluster (a handful), not per customer
+        r = ratio.loc[cluster].fillna(1.0)
         words = []
-        ratio = lambda col: m[col] / overall[col] if overall.get(col) else 1.0  # noqa: E731
-        if ratio("recency_days") > 2:
+        if r["recency_days"] > 2:
             words.append(f"lapsed (last order ~{m['recency_days'] / 30.4:.0f} months ago)")
-        elif ratio("tenure_days") < 0.5:
+        elif r["tenure_days"] < 0.5:
             words.append("new")
-        elif ratio("recency_days") < 0.5:
+        elif r["recency_days"] < 0.5:
             words.append("recently active")
-        if ratio("frequency") >= 1.5 or (m["frequency"] >= 2 * max(overall["frequency"], 1)):
+        if r["frequency"] >= 1.5 or m["frequency"] >= 2 * max(overall["frequency"], 1):
             words.append("frequent")
-        elif ratio("frequency") <= 0.67:
+        elif r["frequency"] <= 0.67:
             words.append("infrequent")
-        if ratio("mean_order_value") >= 1.5:
+        if r["mean_order_value"] >= 1.5:
             words.append("big baskets")
-        elif ratio("mean_order_value") <= 0.67:
+        elif r["mean_order_value"] <= 0.67:
             words.append("small baskets")
-        if "favourite_category_share" in m and m["favourite_category_share"] >= 0.7 and overall.get("favourite_category_share", 1) < 0.95:
+        if concentrated and m["favourite_category_share"] >= 0.7:
             words.append(f"loyal to one category ({fav[cluster]})" if fav is not None else "loyal to one category")
-        elif "favourite_category_share" in m and m["favourite_category_share"] < 0.5:
+        elif concentrated and m["favourite_category_share"] < 0.5:
             words.append("spread across categories")
         if not words:
             words.append("average buyers")

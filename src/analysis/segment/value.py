@@ -130,7 +130,7 @@ def customer_value_frame(features: pd.DataFrame, scores: pd.DataFrame, labels: d
     """
     keep = [c for c in ("total_spend", "total_margin", "frequency", "recency_days") if c in features]
     frame = features[keep].join(scores.set_index("customer_id"), how="left")
-    for basis, lab in (labels or {}).items():
+    for lab in (labels or {}).values():
         cols = [c for c in lab.columns if c.endswith("_segment") and c not in frame]
         if cols:
             frame = frame.join(lab.set_index("customer_id")[cols], how="left")
