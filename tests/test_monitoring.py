@@ -11,7 +11,7 @@ import yaml
 
 from analysis import monitoring
 
-from .conftest import PROJECT_ROOT, SAMPLE_CONFIG
+from .conftest import SAMPLE_CONFIG
 
 
 def test_migration_matrix_and_summary():

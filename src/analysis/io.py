@@ -15,6 +15,7 @@ import hashlib
 import json
 import lzma
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -112,6 +113,11 @@ def _open_text(path: str, encoding: str):
     return opener(path, "rt", encoding=encoding, newline="")
 
 
+def _open_binary(path: str):
+    opener = _OPENERS.get(Path(path).suffix.lower(), open)
+    return opener(path, "rb")
+
+
 def _check_decodes(path: str, cfg: RunConfig, table: str, chunk: int = 1 << 20) -> None:
     """Decode a whole text source once, so a wrong encoding fails before any notebook runs.
 
@@ -119,23 +125,40 @@ def _check_decodes(path: str, cfg: RunConfig, table: str, chunk: int = 1 << 20) 
     """
     if Path(path).suffix.lower() in (".zip", ".zst", ".tar"):
         return  # pandas reads these; a decoding error still surfaces, with the same message, on read
-    encoding = reading_encoding(cfg, table)
-    offset = 0
     try:
-        with _open_text(path, encoding) as fh:
-            while block := fh.read(chunk):
-                offset += len(block)
-    except UnicodeDecodeError as exc:
-        raise _decode_error(path, cfg, table, exc, offset) from None
+        with _open_text(path, reading_encoding(cfg, table)) as fh:
+            while fh.read(chunk):
+                pass
+    except UnicodeDecodeError:
+        raise _decode_error(path, cfg, table) from None
 
 
-def _decode_error(path: str, cfg: RunConfig, table: str, exc: UnicodeDecodeError, offset: int | None = None) -> ConfigError:
+def _first_undecodable_line(path: str, encoding: str) -> tuple[int, bytes, UnicodeDecodeError] | None:
+    """Line number (1-based), raw bytes and error of the first line that does not decode."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    with _open_binary(path) as fh:
+        for number, line in enumerate(fh, 1):
+            try:
+                decoder.decode(line)
+            except UnicodeDecodeError as exc:
+                return number, line, exc
+    return None
+
+
+def _decode_error(path: str, cfg: RunConfig, table: str) -> ConfigError:
+    """Where the file stops being valid in its configured encoding, and what it may be instead."""
     src = cfg.sources[table]
-    where = f"near character {offset + exc.start:,}" if offset is not None else f"at byte {exc.start}"
+    found = _first_undecodable_line(path, reading_encoding(cfg, table))
+    where = ""
+    if found is not None:
+        number, line, exc = found
+        bad = line[exc.start:exc.start + 1]
+        guess = line.decode("cp1252", errors="replace").strip()
+        guess = guess if len(guess) <= 100 else guess[:97] + "..."
+        where = f" Line {number} has byte 0x{bad.hex()} ({exc.reason}); read as cp1252 it says: {guess!r}."
     return ConfigError(
-        f"{path}: cannot decode the file as {src.encoding} ({exc.reason} {where}: byte "
-        f"{exc.object[exc.start:exc.start + 1]!r}). Set sources.{table}.encoding in {cfg.display_path()} "
-        f"(e.g. cp1252 or latin-1 for Windows exports)."
+        f"{path}: cannot decode the file as {src.encoding}.{where} Set sources.{table}.encoding in "
+        f"{cfg.display_path()} (e.g. cp1252 or latin-1 for Windows exports)."
     )
 
 
@@ -174,17 +197,23 @@ def _read_one(path: str, cfg: RunConfig, table: str, nrows: int | None = None) -
         kwargs["names"] = src.names
     try:
         return pd.read_csv(path, **kwargs)
-    except UnicodeDecodeError as exc:
-        raise _decode_error(path, cfg, table, exc) from None
+    except UnicodeDecodeError:
+        raise _decode_error(path, cfg, table) from None
     except pd.errors.EmptyDataError:
         raise ConfigError(
             f"{path}: no columns could be read (config key sources.{table}.path in "
             f"{cfg.display_path()}). The file is empty or has only blank lines."
         ) from None
     except pd.errors.ParserError as exc:
+        detail = " ".join(str(exc).split())
+        ragged = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", detail)
+        if ragged:
+            want, line, got = ragged.groups()
+            detail = (f"line {line} has {got} fields where the lines before have {want}; a value containing "
+                      f"{src.sep!r} must be quoted (\"...\"). Fix that line in the export")
         raise ConfigError(
-            f"{path}: cannot parse as {src.format} with separator {src.sep!r}: {exc}. "
-            f"Check sources.{table}.sep / format in {cfg.display_path()}."
+            f"{path}: cannot parse as {src.format} with separator {src.sep!r}: {detail}. "
+            f"Check sources.{table}.sep and format in {cfg.display_path()}."
         ) from None
 
 
@@ -452,13 +481,19 @@ def read_estimator(folder: RunFolder, name: str) -> Any | None:
     return joblib.load(path) if path.exists() else None
 
 
-def find_previous_run(reports_dir: Path, config_name: str, exclude: Path | None = None) -> RunFolder | None:
-    """The newest complete run of the same config under ``reports_dir`` (by manifest time), or None."""
+def find_previous_run(reports_dir: Path, config_name: str, exclude: Path | None = None, needs: tuple[str, ...] = ()) -> RunFolder | None:
+    """The newest complete run of the same config under ``reports_dir`` (by manifest time), or None.
+
+    ``needs`` lists files (relative to a run folder) a candidate must have, e.g. a saved model:
+    a partial run (``--only``) without them is skipped.
+    """
     best: tuple[str, Path] | None = None
     if not reports_dir.exists():
         return None
     for manifest in reports_dir.glob("*/manifest.json"):
         if exclude is not None and manifest.parent.resolve() == exclude.resolve():
+            continue
+        if not all((manifest.parent / need).exists() for need in needs):
             continue
         try:
             data = json.loads(manifest.read_text(encoding="utf-8"))

@@ -144,3 +144,93 @@ def heatmap(matrix: pd.DataFrame, title: str, xlabel: str, ylabel: str, fmt: str
     sns.heatmap(matrix, annot=annot, fmt=fmt, cmap=cmap, ax=ax, cbar_kws={"shrink": 0.8})
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     return ax
+
+
+def ranked_bars(table: pd.DataFrame, label: str, value: str, title: str, xlabel: str, top: int = 15, ax: plt.Axes | None = None) -> plt.Axes:
+    """Horizontal bars of the ``top`` rows of ``table`` ranked by ``value`` (largest on top)."""
+    data = table.nlargest(top, value)[[label, value]].dropna()
+    ax = _ax(ax, (9, 0.32 * len(data) + 1.3))
+    sns.barplot(x=data[value].to_numpy(), y=data[label].astype(str).to_numpy(), color="#4c78a8", ax=ax)
+    ax.set(title=title, xlabel=xlabel, ylabel="")
+    return ax
+
+
+def diverging_heatmap(matrix: pd.DataFrame, title: str, xlabel: str, ylabel: str, center: float = 0.0, fmt: str = ".2f",
+                      annot: pd.DataFrame | None = None, colorbar_label: str = "", ax: plt.Axes | None = None) -> plt.Axes:
+    """A heatmap coloured around ``center`` (blue below, red above), e.g. factor loadings or lift.
+
+    ``annot`` optionally gives the numbers to print (e.g. lift values when colours show log lift).
+    """
+    ax = _ax(ax, (max(6, 1.1 * matrix.shape[1] + 3), 0.38 * matrix.shape[0] + 1.6))
+    labels = annot if annot is not None else matrix
+    show = matrix.shape[0] * matrix.shape[1] <= 200
+    reach = float(np.nanmax(np.abs(matrix.to_numpy(dtype=float) - center))) if matrix.size else 1.0
+    sns.heatmap(matrix, center=center, vmin=center - reach, vmax=center + reach, cmap="RdBu_r", annot=labels.to_numpy() if show else False,
+                fmt=fmt, cbar_kws={"shrink": 0.8, "label": colorbar_label}, ax=ax)
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    return ax
+
+
+def location_scatter(latitude: pd.Series, longitude: pd.Series, labels: pd.Series, title: str, ax: plt.Axes | None = None) -> plt.Axes:
+    """Customers' coordinates coloured by segment (no map tiles: longitude vs latitude)."""
+    ax = _ax(ax, (8, 6))
+    frame = pd.DataFrame({"longitude": longitude.to_numpy(), "latitude": latitude.to_numpy(), "segment": labels.to_numpy()}).dropna()
+    sns.scatterplot(data=frame, x="longitude", y="latitude", hue="segment", s=12, alpha=0.6, linewidth=0, ax=ax)
+    mid = np.radians(frame["latitude"].mean()) if len(frame) else 0.0
+    ax.set_aspect(1 / max(np.cos(mid), 0.2))  # equal distances along both axes near the middle latitude
+    ax.set(title=title, xlabel="longitude", ylabel="latitude")
+    ax.legend(loc="best", fontsize=8, markerscale=2)
+    return ax
+
+
+def scree(eigenvalues: np.ndarray, n_factors: int, ax: plt.Axes | None = None) -> plt.Axes:
+    """Eigenvalues of the item correlations, the Kaiser line at 1 and the number of factors kept."""
+    ax = _ax(ax, (8, 3.6))
+    k = np.arange(1, len(eigenvalues) + 1)
+    ax.plot(k, eigenvalues, marker="o", color="#4c78a8")
+    ax.axhline(1.0, color="#999", linestyle=":", label="eigenvalue 1 (Kaiser rule)")
+    ax.axvline(n_factors + 0.5, color="#e45756", linestyle="--", label=f"{n_factors} factor(s) kept")
+    ax.set(title="How many factors? Eigenvalues of the item correlations", xlabel="factor", ylabel="eigenvalue")
+    ax.legend(loc="upper right", fontsize=9)
+    return ax
+
+
+def alpha_bars(reliability: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Axes:
+    """Cronbach's alpha per scale against the usual 0.7 ("acceptable") line."""
+    ax = _ax(ax, (8, 0.45 * len(reliability) + 1.4))
+    colors = ["#2f855a" if a >= 0.7 else "#c05621" for a in reliability["alpha"].fillna(0)]
+    ax.barh(reliability["scale"].astype(str), reliability["alpha"].fillna(0), color=colors)
+    ax.axvline(0.7, color="#999", linestyle=":", label="0.7: acceptable")
+    ax.set(xlim=(0, 1), title="Reliability of each scale (Cronbach's alpha)", xlabel="alpha", ylabel="")
+    ax.invert_yaxis()
+    ax.legend(loc="lower right", fontsize=9)
+    return ax
+
+
+def rollup_bars(rollups: dict[str, pd.DataFrame], value: str, xlabel: str, title: str, top: int = 12) -> plt.Figure:
+    """One ranked-bar panel per geographic level (levels with a single area are skipped)."""
+    shown = {level: table for level, table in rollups.items() if len(table) > 1 and table[value].notna().any()}
+    if not shown:
+        fig, ax = plt.subplots(figsize=(9, 1.2))
+        ax.axis("off")
+        ax.text(0.5, 0.5, "Only one area at every level: nothing to rank.", ha="center", va="center")
+        return fig
+    heights = [0.3 * min(top, len(t)) + 1.0 for t in shown.values()]
+    fig, axes = plt.subplots(len(shown), 1, figsize=(9, sum(heights) + 0.6), gridspec_kw={"height_ratios": heights}, squeeze=False)
+    for ax, (level, table) in zip(axes[:, 0], shown.items()):
+        ranked_bars(table, level, value, f"by {level.replace('_', ' ')} (top {min(top, len(table))})", xlabel, top=top, ax=ax)
+    fig.suptitle(title, fontweight="bold")
+    fig.tight_layout()
+    return fig
+
+
+def split_bars(splits: dict[str, pd.DataFrame], title: str) -> plt.Figure:
+    """Share of customers vs share of revenue for each attribute split (urban/rural, climate, ...)."""
+    fig, axes = plt.subplots(1, max(len(splits), 1), figsize=(4.6 * max(len(splits), 1) + 1, 3.6), squeeze=False)
+    for ax, (column, table) in zip(axes[0], splits.items()):
+        cols = {"customers_pct": "customers"} | ({"revenue_pct": "revenue"} if table["revenue_pct"].notna().any() else {})
+        share_bars(table.set_index(column), {c: f"% of {label}" for c, label in cols.items()}, column.replace("_", " "), ax=ax)
+        ax.legend(loc="lower right", fontsize=8)
+    fig.suptitle(title, fontweight="bold")
+    fig.tight_layout()
+    return fig

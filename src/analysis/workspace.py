@@ -129,14 +129,14 @@ class Run:
         """A fitted model later runs score new data with (see the monitoring page)."""
         io.write_estimator(self.folder, name, estimator)
 
-    def previous_run(self, path: str | Path | None = None) -> io.RunFolder | None:
-        """The previous complete run of this config (or the folder ``path``), for comparisons."""
+    def previous_run(self, path: str | Path | None = None, needs: tuple[str, ...] = ()) -> io.RunFolder | None:
+        """The previous complete run of this config having the files ``needs`` (or the folder ``path``)."""
         if path:
             return io.RunFolder(path)
         reports = self.folder.path.parent
         if reports.name == ".staging":
             reports = reports.parent
-        return io.find_previous_run(reports, self.config.name, exclude=self.folder.path)
+        return io.find_previous_run(reports, self.config.name, exclude=self.folder.path, needs=needs)
 
     def save_table(self, name: str, frame: pd.DataFrame) -> None:
         """A per-customer table later pages of the run reuse (e.g. ``features``)."""
