@@ -1,0 +1,214 @@
+"""Combined segmentation: where value concentrates across bases, and named target groups.
+
+* :func:`value_grid` crosses two segmentations (by default value tier x behavior) and reports,
+  per cell, customers and the share of value they hold;
+* :func:`target_groups` ranks cells of up to three segmentations by the value they hold, so a
+  user can pick "Top 20% / At risk / Affluent professionals" as one target group;
+* :func:`target_group_labels` turns conditions on any attributes ("value tier in Top 1%/Top 20%,
+  churn risk high, urban") into a labelled group that can be profiled like any segment.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .population import Population
+
+OTHER_CUSTOMERS = "All other customers"
+
+
+def default_grid_columns(population: Population) -> tuple[str | None, str | None]:
+    """Value tier x behavior: (``value_tier``, ``behavioral_segment`` or ``rfm_segment``) where present."""
+    segs = list(population.segmentations)
+    rows = "value_tier" if "value_tier" in segs else (segs[0] if segs else None)
+    cols = next((c for c in ("rfm_segment", "behavioral_segment") if c in segs and c != rows), None)
+    if cols is None:
+        cols = next((c for c in segs if c != rows), None)
+    return rows, cols
+
+
+def _cells(pop: Population, by: list[str], min_size: int) -> pd.DataFrame:
+    frame = pop.frame
+    value_col = pop.value_column
+    known = frame[by].notna().all(axis=1)
+    sub = frame.loc[known]
+    data = {"customers": sub.groupby(by, observed=True).size()}
+    if value_col:
+        total = frame[value_col].sum()
+        data["value"] = sub.groupby(by, observed=True)[value_col].sum()
+        data["value_share"] = data["value"] / total if total else np.nan
+    if "churn_risk" in frame:
+        data["high_churn_share"] = sub.assign(_h=sub["churn_risk"].eq("high")).groupby(by, observed=True)["_h"].mean()
+    if value_col and "p_alive" in frame and "total_spend" in frame:
+        at_risk = sub["total_spend"] * (1 - sub["p_alive"])
+        data["value_at_risk"] = at_risk.groupby([sub[c] for c in by], observed=True).sum()
+    cells = pd.DataFrame(data).reset_index()
+    cells["customers_share"] = cells["customers"] / len(frame)
+    if "value_share" in cells:
+        cells["value_index"] = cells["value_share"] / cells["customers_share"]
+    cells["suppressed"] = cells["customers"] < min_size
+    # below the minimum size a cell's value would describe a handful of customers: counts only
+    hidden = [c for c in ("value", "value_share", "value_index", "high_churn_share", "value_at_risk") if c in cells]
+    cells.loc[cells["suppressed"], hidden] = np.nan
+    return cells
+
+
+def value_grid(population: Population, rows: str | None = None, columns: str | None = None, *, min_size: int = 30) -> pd.DataFrame:
+    """Customers and value per cell of two segmentations (long form, one row per cell).
+
+    Parameters
+    ----------
+    population : Population
+    rows, columns : str, optional
+        Segmentation (or category attribute) columns; default :func:`default_grid_columns`.
+    min_size : int
+        Cells with fewer customers are flagged ``suppressed``: their customers are counted, their
+        value columns are left empty (they would describe a handful of customers).
+
+    Returns
+    -------
+    DataFrame
+        ``rows`` and ``columns`` values, ``customers``, ``customers_share``, and where the run has a
+        value measure ``value``, ``value_share``, ``value_index``; ``high_churn_share`` and
+        ``value_at_risk`` where churn information exists.
+    """
+    drows, dcols = default_grid_columns(population)
+    if (rows is None and drows is None) or (columns is None and dcols is None):
+        empty = pd.DataFrame(columns=["customers", "customers_share"])
+        empty.attrs.update(rows=None, columns=None)
+        return empty  # fewer than two segmentations: nothing to cross
+    rows, columns = rows or drows, columns or dcols
+    if rows == columns:
+        raise ValueError(f"a grid needs two different segmentations, got '{rows}' twice; this run has {list(population.segmentations)}.")
+    for col in (rows, columns):
+        if col not in population.frame:
+            raise ValueError(f"'{col}' is not a column of this run's customers; choose from {list(population.segmentations)}.")
+    cells = _cells(population, [rows, columns], min_size)
+    cells.attrs.update(rows=rows, columns=columns)
+    return cells
+
+
+def grid_matrix(grid: pd.DataFrame, values: str = "value_share") -> pd.DataFrame:
+    """A :func:`value_grid` as a matrix (rows x columns) of one measure, largest rows/columns first.
+
+    Suppressed cells (and value measures of empty cells) are NaN; customer counts of empty cells are 0.
+    """
+    rows, columns = grid.attrs.get("rows"), grid.attrs.get("columns")
+    if grid.empty or rows is None:
+        return pd.DataFrame()
+    measure = values if values in grid else "customers"
+    mat = grid.pivot(index=rows, columns=columns, values=measure)
+    if measure == "customers":
+        mat = mat.fillna(0).astype(int)
+    row_order = grid.groupby(rows)["customers"].sum().sort_values(ascending=False).index
+    col_order = grid.groupby(columns)["customers"].sum().sort_values(ascending=False).index
+    return mat.reindex(index=row_order, columns=col_order)
+
+
+def crosstab(population: Population, a: str | None = None, b: str | None = None, *, min_size: int = 30) -> pd.DataFrame:
+    """Cross-tab of any two bases: customers, share and value per cell (same shape as :func:`value_grid`).
+
+    Defaults to :func:`crosstab_defaults`; empty when the run has fewer than two segmentations.
+    """
+    da, db = crosstab_defaults(population)
+    a, b = a or da, b or db
+    if a is None or b is None:
+        empty = pd.DataFrame(columns=["customers", "customers_share"])
+        empty.attrs.update(rows=None, columns=None)
+        return empty
+    return value_grid(population, a, b, min_size=min_size)
+
+
+def default_target_bases(population: Population) -> list[str]:
+    """Value tier, a behavioral segmentation and one descriptive basis, where the run has them."""
+    segs = list(population.segmentations)
+    out = [c for c in ("value_tier",) if c in segs]
+    out += [c for c in ("rfm_segment", "behavioral_segment") if c in segs][:1]
+    out += [c for c in ("demographic_segment", "geographic_segment", "psychographic_segment") if c in segs][:1]
+    if len(out) < 2:
+        out += [c for c in segs if c not in out][: 2 - len(out)]
+    return out
+
+
+def target_groups(population: Population, by: list[str] | None = None, *, min_size: int = 30, top: int = 8) -> pd.DataFrame:
+    """Cells of up to three segmentations with at least ``min_size`` customers, most valuable first.
+
+    Returns
+    -------
+    DataFrame
+        ``name`` ("Top 20% / At risk / Affluent professionals"), the segment of each basis,
+        ``customers``, ``customers_share``, ``value_share``, ``value_index`` (and churn columns
+        where present). Cells worth more than average per customer (``value_index >= 1``) come
+        first, each group by value share (by customers when the run has no value measure).
+    """
+    by = by or default_target_bases(population)
+    if not by:
+        return pd.DataFrame(columns=["name", "customers", "customers_share"])
+    cells = _cells(population, by, min_size)
+    cells = cells[~cells["suppressed"]].drop(columns="suppressed")
+    cells.insert(0, "name", cells[by].astype(str).agg(" / ".join, axis=1))
+    if "value_share" in cells:
+        cells = cells.assign(_above=cells["value_index"] >= 1).sort_values(["_above", "value_share", "name"], ascending=[False, False, True])
+        cells = cells.drop(columns="_above")
+    else:
+        cells = cells.sort_values(["customers", "name"], ascending=[False, True])
+    cells = cells.head(top).reset_index(drop=True)
+    cells.attrs["by"] = by
+    return cells
+
+
+def conditions_from_row(row: pd.Series, by: list[str]) -> dict[str, list[str]]:
+    """The conditions that select one :func:`target_groups` row."""
+    return {col: [str(row[col])] for col in by}
+
+
+def top_target_group(groups: pd.DataFrame) -> dict[str, dict[str, list[str]]]:
+    """The most valuable row of :func:`target_groups` as ``{name: conditions}`` (empty when none)."""
+    if groups.empty or not groups.attrs.get("by"):
+        return {}
+    row = groups.iloc[0]
+    return {str(row["name"]): conditions_from_row(row, groups.attrs["by"])}
+
+
+def crosstab_defaults(population: Population) -> tuple[str | None, str | None]:
+    """Two bases to cross-tabulate: descriptive ones (demographic, geographic, psychographic) first."""
+    order = ["demographic_segment", "geographic_segment", "psychographic_segment", "behavioral_segment", "rfm_segment", "value_tier"]
+    segs = [c for c in order if c in population.segmentations] + [c for c in population.segmentations if c not in order]
+    return (segs[0], segs[1]) if len(segs) >= 2 else (None, None)
+
+
+def target_group_labels(population: Population, groups: dict[str, dict[str, Any]]) -> pd.Series:
+    """Label customers by named target groups (first matching group wins; others: "All other customers").
+
+    Parameters
+    ----------
+    groups : dict
+        Group name -> conditions ``{column: value or list of values}`` (all must hold), e.g.
+        ``{"High-value at-risk urban professionals": {"value_tier": ["Top 1%", "Top 20%"],
+        "churn_risk": "high", "urban_rural": "urban"}}``.
+
+    Raises
+    ------
+    ValueError
+        When a condition names a column the run does not have.
+    """
+    frame = population.frame
+    labels = pd.Series(OTHER_CUSTOMERS, index=frame.index, dtype=object)
+    assigned = pd.Series(False, index=frame.index)
+    for name, cond in groups.items():
+        mask = pd.Series(True, index=frame.index)
+        for col, wanted in cond.items():
+            if col not in frame:
+                raise ValueError(
+                    f"target group '{name}': column '{col}' not found. Available: {sorted(population.attributes)[:40]}. "
+                    f"Fix params.20_personas.target_groups in the run config."
+                )
+            values = wanted if isinstance(wanted, list) else [wanted]
+            mask &= frame[col].astype(object).isin([str(v) for v in values] + list(values))
+        new = mask & ~assigned
+        labels[new] = name
+        assigned |= new
+    return labels.rename("target_group")

@@ -1,0 +1,87 @@
+"""Persona cards as HTML and Markdown, the glossary, and the Markdown export.
+
+HTML is rendered with Jinja2 autoescaping, so a segment or product name such as
+``<script>alert(1)</script>`` shows as text. Markdown escapes HTML and Markdown syntax in data
+strings the same way.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .narrative import template_environment
+
+if TYPE_CHECKING:  # pragma: no cover
+    from . import PersonaBook
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|#])")
+
+
+def md_escape(text: Any) -> str:
+    """Escape a data string for Markdown: ``<`` and ``>`` as entities, Markdown syntax with a backslash.
+
+    Examples
+    --------
+    >>> md_escape("<script>a|b*</script>")
+    '&lt;script&gt;a\\\\|b\\\\*&lt;/script&gt;'
+    """
+    out = str(text).replace("<", "&lt;").replace(">", "&gt;")
+    out = _MD_SPECIAL.sub(r"\\\1", out)
+    return " ".join(out.split())
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "section"
+
+
+def card_sections(book: PersonaBook, segmentations: list[str] | None = None, *, lead: str | None = None) -> list[dict[str, Any]]:
+    """Personas grouped by segmentation (``lead`` first, then book order), for the card templates."""
+    wanted = segmentations or list(dict.fromkeys(r["segmentation"] for r in book.records))
+    if lead in wanted:
+        wanted = [lead] + [c for c in wanted if c != lead]
+    sections = []
+    for col in wanted:
+        personas = [r for r in book.records if r["segmentation"] == col]
+        if not personas:
+            continue
+        spec = book.population.segmentations.get(col)
+        sections.append({
+            "column": col, "slug": _slug(col), "label": spec.label if spec else col,
+            "basis": spec.basis if spec else "", "note": spec.note if spec else "", "personas": personas,
+        })
+    return sections
+
+
+def cards_html(book: PersonaBook, segmentations: list[str] | None = None, *, lead: str | None = None,
+               template_dir: str | Path | None = None) -> str:
+    """Persona cards (``card`` elements inside ``card-grid`` divs), one section per segmentation."""
+    sections = card_sections(book, segmentations, lead=lead)
+    if not sections:
+        return '<p class="callout warn">No personas: this run has no segments to describe.</p>'
+    env = template_environment(template_dir, html=True)
+    return env.get_template("cards.html.j2").render(sections=sections)
+
+
+def cards_markdown(book: PersonaBook, title: str = "Personas", *, segmentations: list[str] | None = None,
+                   lead: str | None = None, template_dir: str | Path | None = None) -> str:
+    """All persona cards as one Markdown document (for slide decks)."""
+    env = template_environment(template_dir)
+    env.filters["md"] = md_escape
+    text = env.get_template("cards.md.j2").render(title=title, sections=card_sections(book, segmentations, lead=lead))
+    return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+
+
+def glossary_markdown(template_dir: str | Path | None = None) -> str:
+    """Segmentation vs clienteling; customer vs market segmentation (from the domain notes)."""
+    return template_environment(template_dir).get_template("glossary.md.j2").render().strip() + "\n"
+
+
+def write_markdown_export(folder: Any, name: str, text: str) -> Path:
+    """Write a Markdown export into the run folder's ``exports/`` (``folder`` is an ``io.RunFolder``)."""
+    if Path(name).name != name or not name.endswith(".md"):
+        raise ValueError(f"export name {name!r}: give a plain file name ending in .md, e.g. 'personas.md'.")
+    path = folder.sub("exports") / name
+    path.write_text(text, encoding="utf-8")
+    return path
