@@ -12,7 +12,7 @@ from threadpoolctl import threadpool_limits
 from analysis import contract, io
 from analysis.config import load_config
 from analysis.sample import generate_sample
-from analysis.segment import common, demographic
+from analysis.segment import common, demographic, selection
 
 from .conftest import SAMPLE_CONFIG
 
@@ -184,6 +184,22 @@ def test_stratified_sample_keeps_small_strata():
     idx = common.stratified_sample(strata, 100, random_state=0)
     assert len(idx) == 100
     assert (strata.iloc[idx] == "small").sum() == 5
+
+
+def test_size_order_numbers_segments_largest_first():
+    raw = np.array([2, 0, 2, 1, 2, 1])
+    mapping = common.size_order(raw)
+    assert mapping.tolist() == [2, 1, 0]
+    assert mapping[raw].tolist() == [0, 2, 0, 1, 0, 1]
+    # a cluster with no member still gets an id (last), and ties keep the raw order
+    assert common.size_order(np.array([0, 1]), n_segments=3).tolist() == [0, 1, 2]
+
+
+def test_candidate_ks_adds_configured_k_and_drops_infeasible():
+    assert selection.candidate_ks((2, 4), None, n_distinct=10) == ([2, 3, 4], [2, 3, 4])
+    assert selection.candidate_ks((2, 4), 6, n_distinct=10) == ([2, 3, 4, 6], [2, 3, 4, 6])
+    assert selection.candidate_ks((2, 4), 3, n_distinct=3) == ([2, 3, 4], [2])
+    assert selection.candidate_ks((2, 4), None, n_distinct=2) == ([2, 3, 4], [])
 
 
 @pytest.mark.slow

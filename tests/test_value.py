@@ -34,3 +34,29 @@ def test_resource_allocation_shares_sum_to_100():
     # A: 0.7*0.8 = 56; B: 0.7*0.2 = 14; C: all value at risk -> 30
     assert out.loc[["A", "B", "C"], "suggested_budget_pct"].tolist() == pytest.approx([56.0, 14.0, 30.0])
     assert out.loc["C", "value_at_risk"] == 100.0
+
+
+def test_value_tiers_skipna_leaves_missing_unlabelled():
+    values = pd.Series([5.0, np.nan, 3.0, 1.0, np.nan, 4.0], index=list("abcdef"))
+    kept = value.value_tiers(values, {"Top 50%": 0.5})
+    assert kept.tolist() == ["Top 50%", "Rest", "Top 50%", "Rest", "Rest", "Top 50%"]  # missing count as Rest
+    skipped = value.value_tiers(values, {"Top 50%": 0.5}, skipna=True)
+    assert skipped.isna().tolist() == [False, True, False, False, True, False]
+    assert skipped.dropna().to_dict() == {"a": "Top 50%", "c": "Rest", "d": "Rest", "f": "Top 50%"}
+    assert skipped.name == "value_tier"
+
+
+def test_value_at_risk_needs_history_and_p_alive():
+    frame = pd.DataFrame({"total_spend": [100.0, 50.0], "p_alive": [0.25, 1.0]})
+    assert value.value_at_risk(frame).tolist() == [75.0, 0.0]
+    assert value.value_at_risk(frame.drop(columns="p_alive")) is None
+
+
+def test_budget_shares_mix_and_priority_weights():
+    value_share = pd.Series([0.8, 0.2, 0.0])
+    risk_share = pd.Series([0.0, 0.0, 1.0])
+    assert value.budget_shares(value_share).tolist() == value_share.tolist()
+    assert value.budget_shares(value_share, risk_share).tolist() == pytest.approx([0.56, 0.14, 0.30])
+    weighted = value.budget_shares(value_share, risk_share, priority_weight=pd.Series([1.0, 2.0, 0.0]))
+    assert weighted.tolist() == pytest.approx([0.56 / 0.84, 0.28 / 0.84, 0.0])
+    assert value.budget_shares(value_share, priority_weight=pd.Series([0.0, 0.0, 1.0])).isna().all()

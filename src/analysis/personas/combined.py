@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..segment.value import value_at_risk
 from .population import Population
 
 OTHER_CUSTOMERS = "All other customers"
@@ -42,8 +43,8 @@ def _cells(pop: Population, by: list[str], min_size: int) -> pd.DataFrame:
         data["value_share"] = data["value"] / total if total else np.nan
     if "churn_risk" in frame:
         data["high_churn_share"] = sub.assign(_h=sub["churn_risk"].eq("high")).groupby(by, observed=True)["_h"].mean()
-    if value_col and "p_alive" in frame and "total_spend" in frame:
-        at_risk = sub["total_spend"] * (1 - sub["p_alive"])
+    at_risk = value_at_risk(sub) if value_col else None
+    if at_risk is not None:
         data["value_at_risk"] = at_risk.groupby([sub[c] for c in by], observed=True).sum()
     cells = pd.DataFrame(data).reset_index()
     cells["customers_share"] = cells["customers"] / len(frame)

@@ -23,15 +23,20 @@ def _wrap(text: str, width: int = 70) -> str:
     return "\n".join(textwrap.wrap(str(text), width)) or str(text)
 
 
+def _empty(ax: plt.Axes | None, title: str) -> plt.Axes:
+    """A blank panel with only the title, for a chart with nothing to show."""
+    ax = _ax(ax, (6, 1.5))
+    ax.set_axis_off()
+    ax.set_title(_wrap(title))
+    return ax
+
+
 def value_grid_heatmap(grid: pd.DataFrame, title: str, ax: plt.Axes | None = None) -> plt.Axes:
     """Share of value (or customers) per cell of a :func:`~analysis.personas.combined.value_grid`."""
     measure = "value_share" if "value_share" in grid else "customers_share"
     mat = grid_matrix(grid, measure) * 100
     if mat.empty:
-        ax = _ax(ax, (6, 1.5))
-        ax.set_axis_off()
-        ax.set_title(_wrap(title))
-        return ax
+        return _empty(ax, title)
     ax = _ax(ax, (min(2.0 + 1.3 * mat.shape[1], 12), 1.2 + 0.55 * mat.shape[0]))
     sns.heatmap(mat, annot=True, fmt=".0f", cmap="crest", cbar_kws={"label": f"% of {'value' if measure == 'value_share' else 'customers'}"}, ax=ax)
     ax.set(title=_wrap(title), xlabel=grid.attrs["columns"].replace("_", " "), ylabel=grid.attrs["rows"].replace("_", " "))
@@ -43,10 +48,7 @@ def value_grid_heatmap(grid: pd.DataFrame, title: str, ax: plt.Axes | None = Non
 def share_bars(personas: pd.DataFrame, title: str, ax: plt.Axes | None = None) -> plt.Axes:
     """Share of customers vs share of value, one pair of bars per persona (rows of ``book.personas``)."""
     if personas.empty:
-        ax = _ax(ax, (6, 1.5))
-        ax.set_axis_off()
-        ax.set_title(_wrap(title))
-        return ax
+        return _empty(ax, title)
     value_col = next((c for c in ("clv_share", "revenue_share") if c in personas and personas[c].notna().any()), None)
     cols = {"customers_share": "customers"}
     if value_col:
@@ -65,10 +67,7 @@ def share_bars(personas: pd.DataFrame, title: str, ax: plt.Axes | None = None) -
 def allocation_bars(allocation: pd.DataFrame, title: str, ax: plt.Axes | None = None) -> plt.Axes:
     """Suggested budget share per persona, coloured by budget priority."""
     if allocation.empty:
-        ax = _ax(ax, (6, 1.5))
-        ax.set_axis_off()
-        ax.set_title(_wrap(title))
-        return ax
+        return _empty(ax, title)
     frame = allocation.assign(
         pct=100 * allocation["suggested_budget_share"].astype(float), label=allocation["persona"].map(lambda n: _wrap(n, 34))
     )

@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from .. import features as _features
+from ..segment.value import DEFAULT_TIERS, value_tiers
 from .vocabulary import AttributeInfo, Vocabulary
 
 #: Columns never profiled even when the run config does not list them as PII.
@@ -26,7 +27,7 @@ SEGMENTATION_ORDER = (
 )
 
 #: Default value tiers by share of customers (best first), used when a run has no value labels.
-SPEND_TIERS = {"Top 1%": 0.01, "Top 20%": 0.20}
+SPEND_TIERS = DEFAULT_TIERS
 
 #: Value measures and the column each is read from, in order of preference for "value".
 VALUE_COLUMNS = {"revenue": "total_spend", "profit": "total_margin", "clv": "clv"}
@@ -114,20 +115,15 @@ def _kind(series: pd.Series) -> str | None:
 def spend_tiers(values: pd.Series, tiers: dict[str, float] | None = None) -> pd.Series:
     """Tier customers by rank of a value (best first): ``Top 1%``, ``Top 20%``, ``Rest``.
 
-    Ties are broken by order, so tier sizes are exact; missing values are left unlabelled.
+    Ties are broken by order, so tier sizes are exact; missing values are left unlabelled
+    (:func:`analysis.segment.value.value_tiers` with ``skipna=True``).
 
     Examples
     --------
     >>> spend_tiers(pd.Series(range(100), dtype=float)).value_counts().to_dict()
     {'Rest': 80, 'Top 20%': 19, 'Top 1%': 1}
     """
-    tiers = tiers or SPEND_TIERS
-    known = values.dropna()
-    rank = known.rank(method="first", ascending=False) / max(len(known), 1)
-    out = pd.Series("Rest", index=known.index, dtype=object)
-    for name, share in sorted(tiers.items(), key=lambda kv: -kv[1]):
-        out[rank <= share] = name
-    return out.reindex(values.index).rename("value_tier")
+    return value_tiers(values, tiers or SPEND_TIERS, skipna=True)
 
 
 def _indexed(frame: pd.DataFrame, what: str) -> pd.DataFrame:

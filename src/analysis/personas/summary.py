@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 
+from ..segment.value import budget_shares, value_at_risk
 from .narrative import fmt_pct
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -60,15 +60,16 @@ def resource_allocation(book: PersonaBook, segmentation: str | None = None, *, r
     out = pd.DataFrame(rows)
     basis = out["value_share"].astype(float).fillna(out["customers_share"]).clip(lower=0)
     frame = book.population.frame
-    if {"total_spend", "p_alive"} <= set(frame.columns) and segmentation in frame.columns:
-        at_risk = (frame["total_spend"] * (1 - frame["p_alive"])).groupby(frame[segmentation]).sum()
+    at_risk = value_at_risk(frame) if segmentation in frame.columns else None
+    risk_share = None
+    if at_risk is not None:
+        at_risk = at_risk.groupby(frame[segmentation]).sum()
         total = at_risk.sum()
         if total > 0:
             out.insert(5, "value_at_risk_share", out["segment"].map(at_risk / total).fillna(0.0))
-            basis = (1 - retention_weight) * basis + retention_weight * out["value_at_risk_share"]
+            risk_share = out["value_at_risk_share"]
     weight = out["budget_priority"].map(lambda p: weights.get(str(p).strip().lower(), 1.0)).astype(float)
-    raw = weight * basis
-    out["suggested_budget_share"] = raw / raw.sum() if raw.sum() > 0 else np.nan
+    out["suggested_budget_share"] = budget_shares(basis, risk_share, retention_weight=retention_weight, priority_weight=weight)
     out.attrs["segmentation"] = segmentation
     return out.sort_values("suggested_budget_share", ascending=False, kind="stable").reset_index(drop=True)
 

@@ -22,6 +22,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
+from .common import size_order
 from .selection import KChoice, choose_k, evaluate_k
 
 #: Features used for behavioral clusters when present, and whether they are log-transformed.
@@ -185,27 +186,14 @@ class BehavioralClusters(ClusterMixin, BaseEstimator):
         k = self.k_choice_.k
         kmeans = self._kmeans(k, 0 if self.random_state is None else int(self.random_state)).fit(X)
         self.pipeline_ = Pipeline([("prep", pre), ("kmeans", kmeans)])
-        self.labels_ = _relabel_by_size(kmeans.labels_)
-        self._order = _size_order(kmeans.labels_)
+        self._order = size_order(kmeans.labels_)
+        self.labels_ = self._order[kmeans.labels_]
         return self
 
     def predict(self, features: pd.DataFrame) -> np.ndarray:
         check_is_fitted(self, "pipeline_")
         raw = self.pipeline_.predict(features[self.columns_])
         return self._order[raw]
-
-
-def _size_order(labels: np.ndarray) -> np.ndarray:
-    """Map raw cluster ids to ids ordered by size (0 = largest), for stable, readable labels."""
-    counts = np.bincount(labels)
-    order = np.argsort(-counts, kind="stable")
-    mapping = np.empty_like(order)
-    mapping[order] = np.arange(len(order))
-    return mapping
-
-
-def _relabel_by_size(labels: np.ndarray) -> np.ndarray:
-    return _size_order(labels)[labels]
 
 
 def describe_clusters(features: pd.DataFrame, labels: np.ndarray | pd.Series) -> pd.DataFrame:

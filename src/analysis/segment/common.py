@@ -120,6 +120,38 @@ def spend_from_raw(raw: Any, columns: Sequence[str] | None) -> pd.Series | None:
     return spend_from_columns(raw.original, raw.mapping["customer_id"], columns)
 
 
+def add_shares(table: pd.DataFrame, n_customers: int, *, has_value: bool) -> pd.DataFrame:
+    """Add ``customers_pct``, ``revenue_pct`` and ``revenue_per_customer`` to a grouped table, in place.
+
+    ``table`` holds ``customers`` and ``revenue`` per group; ``n_customers`` is everyone grouped.
+    Without a value (``has_value`` False) revenue and its shares are NaN, not 0.
+    """
+    if not has_value:
+        table["revenue"] = np.nan
+    table["customers_pct"] = 100.0 * table["customers"] / n_customers
+    total = table["revenue"].sum()
+    table["revenue_pct"] = 100.0 * table["revenue"] / total if total else np.nan
+    table["revenue_per_customer"] = table["revenue"] / table["customers"]
+    return table
+
+
+def size_order(labels: np.ndarray, n_segments: int = 0) -> np.ndarray:
+    """Map raw cluster ids to ids ordered by size (0 = largest, ties by id), for stable, readable labels.
+
+    ``mapping[raw_id]`` is the new id; ``n_segments`` counts clusters that may hold no row.
+
+    Examples
+    --------
+    >>> size_order(np.array([0, 1, 1, 2, 2, 2])).tolist()
+    [2, 1, 0]
+    """
+    counts = np.bincount(labels, minlength=n_segments)
+    order = np.argsort(-counts, kind="stable")
+    mapping = np.empty_like(order)
+    mapping[order] = np.arange(len(order))
+    return mapping
+
+
 def segment_sizes(labels: pd.Series, value: pd.Series | None = None) -> pd.DataFrame:
     """Customers and revenue per segment, largest segment first.
 
@@ -145,12 +177,7 @@ def segment_sizes(labels: pd.Series, value: pd.Series | None = None) -> pd.DataF
     frame = pd.DataFrame({"segment": labels.to_numpy()}, index=labels.index)
     frame["value"] = value.reindex(labels.index).to_numpy(dtype=float) if value is not None else np.nan
     out = frame.groupby("segment", sort=False).agg(customers=("segment", "size"), revenue=("value", "sum"))
-    if value is None:
-        out["revenue"] = np.nan
-    out["customers_pct"] = 100.0 * out["customers"] / len(frame)
-    total = out["revenue"].sum()
-    out["revenue_pct"] = 100.0 * out["revenue"] / total if total else np.nan
-    out["revenue_per_customer"] = out["revenue"] / out["customers"]
+    add_shares(out, len(frame), has_value=value is not None)
     out = out.reset_index().sort_values(["customers", "segment"], ascending=[False, True], kind="stable")
     return out[["segment", "customers", "customers_pct", "revenue", "revenue_pct", "revenue_per_customer"]].reset_index(drop=True)
 

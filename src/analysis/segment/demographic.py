@@ -48,8 +48,17 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from ..features import derived_attributes
-from .common import MISSING, OTHER, customer_value, lift_table, segment_sizes, stratified_sample, unique_names
-from .selection import KChoice, choose_k, evaluate_k
+from .common import (
+    MISSING,
+    OTHER,
+    customer_value,
+    lift_table,
+    segment_sizes,
+    size_order,
+    stratified_sample,
+    unique_names,
+)
+from .selection import KChoice, KChoiceResult, candidate_ks, choose_k, evaluate_k
 
 #: Numeric attributes used when present (contract names).
 DEFAULT_NUMERIC: tuple[str, ...] = ("age", "income", "children", "teens")
@@ -601,15 +610,11 @@ class DemographicSegmenter(ClusterMixin, BaseEstimator):
             self.notes_.append(f"fitted on a stratified sample of {len(self.fit_sample_):,} of {len(X):,} customers; all are assigned to the nearest prototype.")
         selection = self._sample(X, self.fit_sample_, self.selection_sample_size, rs)
         n_distinct = len(np.unique(np.round(matrix[selection], 9), axis=0))
-        lo, hi = self.k_range
-        ks = [k for k in range(lo, hi + 1)]
-        if self.n_clusters is not None and self.n_clusters not in ks:
-            ks = sorted(set(ks) | {int(self.n_clusters)})
-        feasible = [k for k in ks if k < n_distinct]
+        ks, feasible = candidate_ks(self.k_range, self.n_clusters, n_distinct)
         if not feasible:
             raise ValueError(
                 f"only {n_distinct} distinct customer profile(s) in the demographic attributes: at least 3 are needed "
-                f"to compare segmentations (k from {lo}). Add attributes (params.10_demographic.numeric / categorical) or "
+                f"to compare segmentations (k from {self.k_range[0]}). Add attributes (params.10_demographic.numeric / categorical) or "
                 f"check that the columns are mapped under columns.customers."
             )
         if len(feasible) < len(ks):
@@ -633,10 +638,7 @@ class DemographicSegmenter(ClusterMixin, BaseEstimator):
         self.k_choice_: KChoice = choose_k(evidence, fixed_k=fixed, min_segment_pct=self.min_segment_pct)
         self.model_ = make_model(self.k_choice_.k, int(rs.randint(0, 2**31 - 1))).fit(matrix[self.fit_sample_])
         raw = self.model_.predict(matrix)
-        counts = np.bincount(raw, minlength=len(self.model_.centroids_) or len(self.model_.modes_))
-        order = np.argsort(-counts, kind="stable")
-        self._order = np.empty_like(order)
-        self._order[order] = np.arange(len(order))
+        self._order = size_order(raw, len(self.model_.centroids_) or len(self.model_.modes_))
         self.labels_ = self._order[raw]
         return self
 
@@ -747,7 +749,7 @@ def profile_segments(attributes: DemographicAttributes, labels: pd.Series, value
 
 
 @dataclass
-class DemographicResult:
+class DemographicResult(KChoiceResult):
     """Everything the demographic page shows and saves.
 
     ``available`` is False (with ``message``) when the data hold no usable demographic attribute;
@@ -765,14 +767,6 @@ class DemographicResult:
     traits: pd.DataFrame = field(default_factory=pd.DataFrame)
     prototypes: pd.DataFrame = field(default_factory=pd.DataFrame)
     value_source: str = ""
-
-    @property
-    def k_choice(self) -> KChoice | None:
-        return self.model.k_choice_ if self.model is not None else None
-
-    @property
-    def evidence(self) -> pd.DataFrame:
-        return self.k_choice.evidence if self.k_choice is not None else pd.DataFrame()
 
     def attributes_used(self) -> pd.DataFrame:
         """The attributes clustered on: kind, how complete, distinct values and how gaps were handled."""

@@ -29,8 +29,8 @@ from sklearn.cluster import KMeans
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from .common import MISSING, customer_value, segment_sizes, unique_names
-from .selection import KChoice, choose_k, evaluate_k
+from .common import MISSING, add_shares, customer_value, segment_sizes, size_order, unique_names
+from .selection import KChoice, KChoiceResult, candidate_ks, choose_k, evaluate_k
 
 #: Administrative levels, coarsest first.
 LEVELS: tuple[str, ...] = ("country", "region", "state", "city")
@@ -276,12 +276,7 @@ def rollup(
         frame["revenue_previous"] = windows["revenue_previous"].reindex(ids).fillna(0.0).to_numpy()
         aggs.update(revenue_recent=("revenue_recent", "sum"), revenue_previous=("revenue_previous", "sum"))
     out = frame.groupby(keys, sort=False).agg(**aggs).reset_index()
-    if value is None:
-        out["revenue"] = np.nan
-    out["customers_pct"] = 100.0 * out["customers"] / len(frame)
-    total = out["revenue"].sum()
-    out["revenue_pct"] = 100.0 * out["revenue"] / total if total else np.nan
-    out["revenue_per_customer"] = out["revenue"] / out["customers"]
+    add_shares(out, len(frame), has_value=value is not None)
     if windows is not None:
         out["growth_pct"] = 100.0 * (out["revenue_recent"] / out["revenue_previous"].where(out["revenue_previous"] > 0) - 1.0)
     pop_level = population_level or (present[-1] if present else None)
@@ -481,11 +476,7 @@ class SpatialClusters(ClusterMixin, BaseEstimator):
         self.notes_: list[str] = []
         sample = np.sort(rs.choice(len(X), size=self.sample_size, replace=False)) if len(X) > self.sample_size else np.arange(len(X))
         n_distinct = len(np.unique(np.round(X[sample], 7), axis=0))
-        lo, hi = self.k_range
-        ks = list(range(lo, hi + 1))
-        if self.n_clusters is not None and self.n_clusters not in ks:
-            ks = sorted(set(ks) | {int(self.n_clusters)})
-        feasible = [k for k in ks if k < n_distinct]
+        ks, feasible = candidate_ks(self.k_range, self.n_clusters, n_distinct)
         if not feasible:
             raise ValueError(f"only {n_distinct} distinct locations: at least 3 are needed for spatial clusters")
         if len(feasible) < len(ks):
@@ -499,11 +490,9 @@ class SpatialClusters(ClusterMixin, BaseEstimator):
         fixed = int(self.n_clusters) if self.n_clusters in feasible else None
         self.k_choice_: KChoice = choose_k(evidence, fixed_k=fixed, min_segment_pct=self.min_segment_pct)
         self.kmeans_ = KMeans(n_clusters=self.k_choice_.k, n_init=10, random_state=int(rs.randint(0, 2**31 - 1))).fit(X)
-        counts = np.bincount(self.kmeans_.labels_, minlength=self.k_choice_.k)
-        order = np.argsort(-counts, kind="stable")
-        self._order = np.empty_like(order)
-        self._order[order] = np.arange(len(order))
+        self._order = size_order(self.kmeans_.labels_, self.k_choice_.k)
         self.labels_ = self._order[self.kmeans_.labels_]
+        order = np.argsort(self._order)  # raw cluster of each segment id, largest first
         lat, lon = from_unit_sphere(self.kmeans_.cluster_centers_[order])
         self.centres_ = pd.DataFrame({"latitude": lat, "longitude": lon}, index=pd.RangeIndex(len(order), name="cluster"))
         return self
@@ -593,7 +582,7 @@ def _describe(profiles: pd.DataFrame) -> pd.Series:
 
 
 @dataclass
-class GeographicResult:
+class GeographicResult(KChoiceResult):
     """Everything the geographic page shows and saves (``available`` False with ``message`` when
     the data hold no location)."""
 
@@ -611,14 +600,6 @@ class GeographicResult:
     model: SpatialClusters | None = None
     growth_note: str = ""
     value_source: str = ""
-
-    @property
-    def k_choice(self) -> KChoice | None:
-        return self.model.k_choice_ if self.model is not None else None
-
-    @property
-    def evidence(self) -> pd.DataFrame:
-        return self.k_choice.evidence if self.k_choice is not None else pd.DataFrame()
 
     @property
     def main_level(self) -> str:

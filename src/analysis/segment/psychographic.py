@@ -35,8 +35,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from ..features import slug
-from .common import customer_value, segment_sizes, unique_names
-from .selection import KChoice, choose_k, evaluate_k
+from .common import customer_value, segment_sizes, size_order, unique_names
+from .selection import KChoice, KChoiceResult, candidate_ks, choose_k, evaluate_k
 
 #: Columns of the segment profiles (``exports/segments.csv`` rows of basis ``psychographic``).
 PROFILE_COLUMNS: dict[str, str] = {
@@ -401,11 +401,7 @@ class PsychographicClusters(ClusterMixin, BaseEstimator):
         X = np.asarray(scores, dtype=float)
         self.notes_: list[str] = []
         n_distinct = len(np.unique(np.round(X, 9), axis=0))
-        lo, hi = self.k_range
-        ks = list(range(lo, hi + 1))
-        if self.n_clusters is not None and self.n_clusters not in ks:
-            ks = sorted(set(ks) | {int(self.n_clusters)})
-        feasible = [k for k in ks if k < n_distinct]
+        ks, feasible = candidate_ks(self.k_range, self.n_clusters, n_distinct)
         if not feasible:
             raise ValueError(f"only {n_distinct} distinct answer patterns: at least 3 are needed to compare segmentations")
         if len(feasible) < len(ks):
@@ -415,10 +411,7 @@ class PsychographicClusters(ClusterMixin, BaseEstimator):
         self.k_choice_: KChoice = choose_k(evidence, fixed_k=fixed, min_segment_pct=self.min_segment_pct)
         self.model_ = self._make(self.k_choice_.k, int(rs.randint(0, 2**31 - 1))).fit(X)
         raw = self.model_.predict(X)
-        counts = np.bincount(raw, minlength=self.k_choice_.k)
-        order = np.argsort(-counts, kind="stable")
-        self._order = np.empty_like(order)
-        self._order[order] = np.arange(len(order))
+        self._order = size_order(raw, self.k_choice_.k)
         self.labels_ = self._order[raw]
         return self
 
@@ -464,9 +457,11 @@ def describe_segments(scores: pd.DataFrame, labels: np.ndarray | pd.Series, *, t
 
 
 @dataclass
-class PsychographicResult:
+class PsychographicResult(KChoiceResult):
     """Everything the psychographic page shows and saves (``available`` False with ``message``
     when the run has no usable survey)."""
+
+    _k_choice_model = "clusters"
 
     available: bool
     message: str
@@ -481,14 +476,6 @@ class PsychographicResult:
     profiles: pd.DataFrame = field(default_factory=pd.DataFrame)
     value_source: str = ""
     reverse: list[str] = field(default_factory=list)
-
-    @property
-    def k_choice(self) -> KChoice | None:
-        return self.clusters.k_choice_ if self.clusters is not None else None
-
-    @property
-    def evidence(self) -> pd.DataFrame:
-        return self.k_choice.evidence if self.k_choice is not None else pd.DataFrame()
 
     def loadings_table(self, max_chars: int = 60) -> pd.DataFrame:
         """Loadings (items x factors), items grouped by their main factor and labelled with their

@@ -33,6 +33,53 @@ class KChoice:
     reason: str
 
 
+class KChoiceResult:
+    """Mixin for a basis's result dataclass: ``k_choice`` and ``evidence`` of its fitted model.
+
+    The fitted estimator (with a ``k_choice_``) is read from the attribute named by
+    ``_k_choice_model`` (default ``model``); both are None / empty when nothing was fitted.
+    """
+
+    _k_choice_model = "model"
+
+    @property
+    def k_choice(self) -> KChoice | None:
+        model = getattr(self, self._k_choice_model)
+        return model.k_choice_ if model is not None else None
+
+    @property
+    def evidence(self) -> pd.DataFrame:
+        return self.k_choice.evidence if self.k_choice is not None else pd.DataFrame()
+
+
+def candidate_ks(k_range: tuple[int, int], n_clusters: int | None, n_distinct: int) -> tuple[list[int], list[int]]:
+    """The k to compare and those the data allow.
+
+    Parameters
+    ----------
+    k_range : tuple of int
+        Inclusive range of candidate k.
+    n_clusters : int, optional
+        A k set in the config; added to the candidates when outside ``k_range``.
+    n_distinct : int
+        Distinct rows in the data: only k below it are feasible.
+
+    Returns
+    -------
+    (candidates, feasible) : tuple of list of int
+
+    Examples
+    --------
+    >>> candidate_ks((2, 5), 8, n_distinct=4)
+    ([2, 3, 4, 5, 8], [2, 3])
+    """
+    lo, hi = k_range
+    ks = list(range(lo, hi + 1))
+    if n_clusters is not None and n_clusters not in ks:
+        ks = sorted(set(ks) | {int(n_clusters)})
+    return ks, [k for k in ks if k < n_distinct]
+
+
 def _take(X: Any, idx: np.ndarray) -> Any:
     return X.iloc[idx] if isinstance(X, (pd.DataFrame, pd.Series)) else X[idx]
 

@@ -14,7 +14,7 @@ import pandas as pd
 DEFAULT_TIERS: dict[str, float] = {"Top 1%": 0.01, "Top 20%": 0.20}
 
 
-def value_tiers(values: pd.Series, tiers: dict[str, float] | None = None) -> pd.Series:
+def value_tiers(values: pd.Series, tiers: dict[str, float] | None = None, *, skipna: bool = False) -> pd.Series:
     """Name each customer's value tier by rank: e.g. top 1%, next up to top 20%, rest.
 
     Parameters
@@ -24,17 +24,25 @@ def value_tiers(values: pd.Series, tiers: dict[str, float] | None = None) -> pd.
         tier sizes are exact.
     tiers : dict
         Tier name -> cumulative share of customers, ascending (default :data:`DEFAULT_TIERS`).
+    skipna : bool
+        False (default): a missing value counts as a customer in ``Rest``. True: customers
+        without a value are left unlabelled (NaN) and tier sizes are shares of those with one.
 
     Examples
     --------
     >>> value_tiers(pd.Series(range(100), dtype=float)).value_counts().to_dict()
     {'Rest': 80, 'Top 20%': 19, 'Top 1%': 1}
+    >>> value_tiers(pd.Series([3.0, None, 1.0]), {"Top 50%": 0.5}, skipna=True).tolist()
+    ['Top 50%', nan, 'Rest']
     """
     tiers = tiers or DEFAULT_TIERS
-    rank = values.rank(method="first", ascending=False) / len(values)
-    out = pd.Series("Rest", index=values.index, dtype=object)
+    ranked = values.dropna() if skipna else values
+    rank = ranked.rank(method="first", ascending=False) / max(len(ranked), 1)
+    out = pd.Series("Rest", index=ranked.index, dtype=object)
     for name, share in sorted(tiers.items(), key=lambda kv: -kv[1]):
         out[rank <= share] = name
+    if skipna:
+        out = out.reindex(values.index)
     return out.rename("value_tier")
 
 
@@ -85,6 +93,45 @@ def value_by_segment(frame: pd.DataFrame, segment_col: str, value_cols: list[str
     return out.sort_values(present[0] if present else "customers", ascending=False)
 
 
+def value_at_risk(frame: pd.DataFrame, *, history_col: str = "total_spend", p_alive_col: str = "p_alive") -> pd.Series | None:
+    """Historic value of each customer weighted by the chance they have left: ``history x (1 - p_alive)``.
+
+    None when ``frame`` lacks either column (the run has no churn model).
+    """
+    if not {history_col, p_alive_col} <= set(frame.columns):
+        return None
+    return frame[history_col] * (1 - frame[p_alive_col])
+
+
+def budget_shares(
+    value_share: pd.Series,
+    risk_share: pd.Series | None = None,
+    *,
+    retention_weight: float = 0.3,
+    priority_weight: pd.Series | None = None,
+) -> pd.Series:
+    """Suggested budget share per segment from its share of value and of value at risk.
+
+    ``stake = (1 - w) x value_share + w x risk_share`` with ``w = retention_weight``; without
+    ``risk_share`` (nothing is known to be at risk) the stake is ``value_share``. With
+    ``priority_weight`` (a weight per segment, e.g. from a playbook's budget priority) the
+    result is ``priority_weight x stake`` normalised to sum to 1 (NaN when that sum is not
+    positive); without it the stake is returned as is.
+
+    Examples
+    --------
+    >>> budget_shares(pd.Series([0.8, 0.2]), pd.Series([0.0, 1.0])).round(2).tolist()
+    [0.56, 0.44]
+    >>> budget_shares(pd.Series([0.5, 0.5]), priority_weight=pd.Series([3.0, 1.0])).tolist()
+    [0.75, 0.25]
+    """
+    stake = value_share if risk_share is None else (1 - retention_weight) * value_share + retention_weight * risk_share
+    if priority_weight is None:
+        return stake
+    raw = priority_weight * stake
+    return raw / raw.sum() if raw.sum() > 0 else pd.Series(np.nan, index=raw.index)
+
+
 def resource_allocation(
     frame: pd.DataFrame,
     segment_col: str,
@@ -103,8 +150,8 @@ def resource_allocation(
     ``w = retention_weight``: most budget follows future value, a part goes where value is slipping.
     """
     f = frame.copy()
-    at_risk = f[history_col] * (1 - f[p_alive_col]) if {history_col, p_alive_col} <= set(f) else pd.Series(0.0, index=f.index)
-    f["_at_risk"] = at_risk
+    at_risk = value_at_risk(f, history_col=history_col, p_alive_col=p_alive_col)
+    f["_at_risk"] = at_risk if at_risk is not None else pd.Series(0.0, index=f.index)
     g = f.groupby(segment_col, observed=True)
     out = pd.DataFrame(
         {
@@ -116,9 +163,8 @@ def resource_allocation(
     out["expected_value_per_customer"] = out["expected_value"] / out["customers"]
     ev_share = out["expected_value"].clip(lower=0) / max(out["expected_value"].clip(lower=0).sum(), 1e-12)
     risk_total = out["value_at_risk"].sum()
-    risk_share = out["value_at_risk"] / risk_total if risk_total > 0 else 0.0
-    weight = retention_weight if risk_total > 0 else 0.0
-    out["suggested_budget_pct"] = 100 * ((1 - weight) * ev_share + weight * risk_share)
+    risk_share = out["value_at_risk"] / risk_total if risk_total > 0 else None
+    out["suggested_budget_pct"] = 100 * budget_shares(ev_share, risk_share, retention_weight=retention_weight)
     return out.sort_values("suggested_budget_pct", ascending=False).round(2)
 
 
