@@ -66,7 +66,7 @@ def _hostile_sample(folder: Path) -> Path:
 
     from analysis.sample import write_sample
 
-    paths = write_sample(folder, n_customers=400, random_state=11)
+    paths = write_sample(folder, n_customers=1000, random_state=11)
     customers = pd.read_csv(paths["customers"], dtype=str, keep_default_na=False)
     customers.loc[0, "name"] = HOSTILE_NAME
     top_city = customers["city"].value_counts().index[0]
@@ -90,7 +90,7 @@ def _hostile_sample(folder: Path) -> Path:
 def hostile_runs(tmp_path_factory):
     """Two full runs of one config started at once (run ids ``hostile-a``, ``hostile-b``).
 
-    The data are a 400-customer generated sample carrying hostile strings (see ``HOSTILE_*``).
+    The data are a 1,000-customer generated sample carrying hostile strings (see ``HOSTILE_*``).
     Used for determinism (same config and seed: byte-identical exports), concurrency (two runs
     at once do not corrupt each other) and HTML safety. Returns (config, reports, {run_id: proc}).
     """

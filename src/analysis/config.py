@@ -163,8 +163,8 @@ CONTRACT_COLUMNS: dict[str, tuple[str, ...]] = {
 
 # Words users reach for, mapped to the key we use.
 KEY_ALIASES = {
-    "separator": "sep", "delimiter": "sep", "delim": "sep", "file": "path", "files": "path", "glob": "path",
-    "analysis_date": "as_of", "date": "as_of", "asof": "as_of", "random_state": "seed", "mapping": "columns",
+    "separator": "sep", "seperator": "sep", "delimiter": "sep", "delimeter": "sep", "delim": "sep", "file": "path", "files": "path", "glob": "path",
+    "analysis_date": "as_of", "date": "as_of", "asof": "as_of", "as-of": "as_of", "random_state": "seed", "mapping": "columns",
     "parameters": "params", "notebooks": "params", "fmt": "format", "charset": "encoding",
 }
 
@@ -215,6 +215,8 @@ def load_config(path: str | Path) -> RunConfig:
                 msg = "unknown key" + (f" (did you mean '{close[0]}'?)" if close else "")
             elif err["type"] == "missing":
                 msg = "required key is missing"
+            elif err["type"].startswith(("date", "datetime")):
+                msg += f" (found {err.get('input')!r}; write dates as YYYY-MM-DD, e.g. 2024-12-31)"
             lines.append(f"  - {key}: {msg}")
         raise ConfigError(f"{path}: invalid config:\n" + "\n".join(lines)) from None
     cfg.config_path = path

@@ -520,8 +520,15 @@ def coverage(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 __all__ = [
-    "Ledger", "Prepared", "prepare", "normalize_ids", "parse_numbers", "parse_datetimes",
-    "customers_from_transactions", "date_ranges", "coverage",
+    "Ledger",
+    "Prepared",
+    "coverage",
+    "customers_from_transactions",
+    "date_ranges",
+    "normalize_ids",
+    "parse_datetimes",
+    "parse_numbers",
+    "prepare",
 ]
 
 

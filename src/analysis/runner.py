@@ -11,6 +11,7 @@ folder (see :class:`analysis.io.RunFolder`) and the runner assembles them.
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import json
 import logging
 import os
@@ -25,7 +26,7 @@ import warnings
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable
+from typing import IO, Any, Callable
 
 import pandas as pd
 
@@ -163,6 +164,20 @@ def render_html(executed: Path, out_html: Path) -> None:
     out_html.write_text(body, encoding="utf-8")
 
 
+def _render_failure_page(out_html: Path, name: str, exc: Exception) -> None:
+    """A plain page saying the notebook ran but its HTML could not be rendered."""
+    import html as _html
+
+    out_html.write_text(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>"
+        f"{_html.escape(name)}</title></head><body><p><a href=\"index.html\">&larr; Run overview</a></p>"
+        f"<h1>{_html.escape(name)}</h1><p>The notebook ran, but its page could not be rendered: "
+        f"<code>{_html.escape(f'{type(exc).__name__}: {exc}')}</code>. The executed notebook is "
+        f"<a href=\"{_html.escape(name)}.ipynb\">{_html.escape(name)}.ipynb</a>.</p></body></html>",
+        encoding="utf-8",
+    )
+
+
 def _ipc_kernel_manager(socket_dir: Path) -> type:
     """A kernel manager talking over local IPC sockets (no TCP ports, no plain-text warning)."""
     from jupyter_client.manager import KernelManager
@@ -196,12 +211,16 @@ def _execute(nb: Path, out: Path, parameters: dict[str, Any], cwd: Path, socket_
 
 
 def _cleanup_stale_staging(staging_root: Path) -> None:
+    """Remove staging folders (``<run_id>-<pid>``) and run-id claims of processes that are gone."""
     if not staging_root.exists():
         return
-    for folder in staging_root.iterdir():
-        m = re.search(r"-(\d+)$", folder.name)
-        if m and not _pid_alive(int(m.group(1))):
-            shutil.rmtree(folder, ignore_errors=True)
+    for entry in staging_root.iterdir():
+        if entry.is_dir():
+            m = re.search(r"-(\d+)$", entry.name)
+            if m and not _pid_alive(int(m.group(1))):
+                shutil.rmtree(entry, ignore_errors=True)
+        elif entry.suffix == ".lock":
+            _remove_if_stale(entry)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -298,6 +317,8 @@ def run(
     lock = _claim_run_id(staging_root, run_id)
     staging = staging_root / f"{run_id}-{os.getpid()}"
     try:
+        if final.exists():
+            raise ValueError(f"{final} already exists: choose another --run-id or remove that folder.")
         staging.mkdir()
         return _run_in_staging(cfg, run_id, notebooks, staging, final, reports_dir, Path(notebook_dir), echo, t_start)
     except BaseException:
@@ -306,35 +327,62 @@ def run(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     finally:
-        lock.unlink(missing_ok=True)
+        _release(lock)
 
 
-def _claim_run_id(staging_root: Path, run_id: str) -> Path:
+def _claim_run_id(staging_root: Path, run_id: str) -> IO[str]:
     """Reserve ``run_id`` for this process, so two runs started at once cannot both publish it.
 
-    The claim is a file ``.staging/<run_id>.lock`` created exclusively, holding the pid; a claim
-    left by a process that no longer exists is taken over.
+    The claim is an exclusive ``flock`` on ``.staging/<run_id>.lock`` (holding the pid, for
+    people). The operating system releases it when the process ends, however it ends, so a
+    killed run never blocks its run id. Returns the open lock file; see :func:`_release`.
     """
-    lock = staging_root / f"{run_id}.lock"
-    for _ in range(2):
+    path = staging_root / f"{run_id}.lock"
+    for _ in range(5):
+        handle = open(path, "a+", encoding="ascii")  # noqa: SIM115 - held open for the run: the lock lives on it
         try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            raise ValueError(
+                f"--run-id {run_id!r} is in use by a run still in progress (pid {holder}). "
+                f"Choose another --run-id or wait for that run to finish."
+            ) from None
+        try:
+            same_file = os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino
+        except FileNotFoundError:
+            same_file = False
+        if same_file:
+            handle.truncate(0)
+            handle.write(str(os.getpid()))
+            handle.flush()
+            return handle
+        handle.close()  # the file was removed (by the run we raced) between open and lock: retry
+    raise ValueError(f"--run-id {run_id!r}: could not lock {path}; remove it if no run is in progress.")
+
+
+def _release(lock: IO[str]) -> None:
+    Path(lock.name).unlink(missing_ok=True)
+    lock.close()
+
+
+def _remove_if_stale(path: Path) -> None:
+    """Remove the claim ``path`` when no process holds it (it was left by a killed run).
+
+    The file is removed while locked, so a run claiming it at the same moment sees it vanish
+    and retries on a fresh file (see :func:`_claim_run_id`).
+    """
+    try:
+        with open(path, encoding="ascii") as handle:
             try:
-                holder = int(lock.read_text(encoding="ascii").strip() or 0)
-            except (OSError, ValueError):
-                holder = 0
-            if holder and _pid_alive(holder):
-                raise ValueError(
-                    f"--run-id {run_id!r} is in use by a run still in progress (pid {holder}). "
-                    f"Choose another --run-id or wait for that run to finish."
-                ) from None
-            lock.unlink(missing_ok=True)
-            continue
-        with os.fdopen(fd, "w", encoding="ascii") as fh:
-            fh.write(str(os.getpid()))
-        return lock
-    raise ValueError(f"--run-id {run_id!r}: could not reserve {lock}; remove it if no run is in progress.")
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return
+            path.unlink(missing_ok=True)
+    except FileNotFoundError:
+        return
 
 
 def _run_in_staging(
@@ -365,7 +413,11 @@ def _run_in_staging(
         seconds = time.perf_counter() - t0
         html = f"{nb.stem}.html"
         if executed.exists():
-            render_html(executed, staging / html)
+            try:
+                render_html(executed, staging / html)
+            except Exception as exc:  # noqa: BLE001 - a page that cannot be rendered must not lose the run
+                _render_failure_page(staging / html, nb.stem, exc)
+                status, error = "failed", f"rendering the page failed: {type(exc).__name__}: {exc}"
         else:
             html = ""
         results.append(NotebookResult(nb.stem, status, round(seconds, 2), error, html, cell))

@@ -1,0 +1,616 @@
+"""Bad-input battery: every case ends in a clear error or a completed data prep with a ledger.
+
+Each case is a small data set (a valid base with one thing wrong) and an expected outcome:
+
+* ``error``: the real CLI (``analysis check`` or ``analysis run``) exits non-zero and its message
+  names the file, column or config key and says how to fix it; errors that only the data rows
+  reveal are raised by the preparation itself (``via="prepare"``), where the CLI adds nothing.
+* ``kept``: the data are prepared into a run folder; kept + set aside = rows in the input file
+  for every table, the set-aside rows are written to ``set_aside/<table>.csv`` with a reason,
+  and the expected reasons are counted.
+
+A few cases also go through ``analysis run`` (data prep notebook, or the full pipeline for the
+structural cases: one customer, identical customers, fewer customers than k).
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import io as _io
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import yaml
+
+from analysis import contract, io, workspace
+from analysis.config import ConfigError, load_config
+from analysis.runner import discover_notebooks
+
+from .conftest import PROJECT_ROOT
+
+# ------------------------------------------------------------------------------------------
+# The valid base data set: 6 customers, 14 order lines in 2024, a 3-item survey.
+# ------------------------------------------------------------------------------------------
+
+CUSTOMERS = """customer_id,name,email,phone,age,gender,country,city
+C001,Ann Lee,ann@example.com,555-0101,34,F,France,Paris
+C002,Bob Ray,bob@example.com,555-0102,51,M,France,Lyon
+C003,Cleo Park,cleo@example.com,555-0103,27,F,Spain,Madrid
+C004,Dan Cole,dan@example.com,555-0104,45,M,Spain,Seville
+C005,Eve Moss,eve@example.com,555-0105,62,F,Italy,Rome
+C006,Finn Ash,finn@example.com,555-0106,38,M,Italy,Milan
+"""
+
+TRANSACTIONS = """customer_id,order_id,timestamp,product_id,product_name,category,quantity,amount
+C001,O1,2024-01-05 10:00:00,P1,Linen shirt,Apparel,1,45.00
+C001,O1,2024-01-05 10:00:00,P2,Canvas bag,Accessories,2,30.00
+C001,O7,2024-06-10 12:30:00,P3,Wool scarf,Accessories,1,25.00
+C002,O2,2024-02-11 09:15:00,P1,Linen shirt,Apparel,1,45.00
+C002,O8,2024-07-01 16:45:00,P4,Trail shoes,Footwear,1,120.00
+C003,O3,2024-03-02 14:00:00,P2,Canvas bag,Accessories,1,15.00
+C003,O9,2024-08-19 11:20:00,P5,Rain jacket,Apparel,1,89.90
+C004,O4,2024-03-20 18:05:00,P4,Trail shoes,Footwear,1,120.00
+C004,O10,2024-09-03 10:10:00,P3,Wool scarf,Accessories,2,50.00
+C005,O5,2024-04-14 13:30:00,P5,Rain jacket,Apparel,1,89.90
+C005,O11,2024-10-22 15:00:00,P1,Linen shirt,Apparel,1,45.00
+C006,O6,2024-05-08 17:40:00,P2,Canvas bag,Accessories,3,45.00
+C006,O12,2024-11-30 19:00:00,P4,Trail shoes,Footwear,1,120.00
+C006,O13,2024-12-15 08:00:00,P5,Rain jacket,Apparel,1,89.90
+"""
+TX_HEADER = TRANSACTIONS.splitlines()[0]
+
+SURVEY = """customer_id,response_date,q1,q2,q3
+C001,2024-11-01,4,2,5
+C002,2024-11-02,3,3,3
+C003,2024-11-02,5,1,4
+"""
+
+BASE_CONFIG: dict[str, Any] = {
+    "name": "battery",
+    "as_of": "2024-12-31",
+    "seed": 7,
+    "sources": {"customers": {"path": "customers.csv"}, "transactions": {"path": "transactions.csv"}},
+}
+
+
+def tx_lines(*lines: str) -> str:
+    """Transactions file: the base header and the given lines."""
+    return TX_HEADER + "\n" + "\n".join(lines) + "\n"
+
+
+def with_lines(base: str, *lines: str) -> str:
+    """A base file with extra data lines appended."""
+    return base + "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------------------------
+# Cases
+# ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Case:
+    """One bad input and its expected outcome.
+
+    ``files`` replace base files (``None`` removes one); ``config`` is merged into the base config
+    (``None`` deletes a key). ``outcome`` is ``"error"`` or ``"kept"``; ``via`` is ``"check"`` or
+    ``"run"`` (the CLI) or ``"prepare"`` (in process). ``message``: regexes the error must match.
+    ``ledger``: ``{(table, reason): rows}`` expected (``""`` = kept). ``extra``: further checks on
+    the prepared tables.
+    """
+
+    id: str
+    outcome: str
+    files: dict[str, str | bytes | None] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    via: str = "prepare"
+    message: tuple[str, ...] = ()
+    ledger: dict[tuple[str, str], int] = field(default_factory=dict)
+    extra: Callable[[contract.Prepared, Path], None] | None = None
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        if value is None:
+            out.pop(key, None)
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _float_ids(prepared: contract.Prepared, run_dir: Path) -> None:
+    customers = prepared.tables["customers"]
+    assert sorted(customers["customer_id"]) == ["17850", "17851"]
+    assert customers.set_index("customer_id").loc["17850", "country"] == "France"  # joined across tables
+    assert not any("seen only in transactions" in n["note"] for n in prepared.ledger.notes)
+
+
+def _currency(prepared: contract.Prepared, run_dir: Path) -> None:
+    amounts = prepared.tables["transactions"].set_index("order_id")["amount"]
+    assert amounts["X1"] == pytest.approx(1234.50) and amounts["X2"] == pytest.approx(12.0)
+    assert amounts["X3"] == pytest.approx(7.5)
+    assert prepared.tables["returns"].set_index("order_id").loc["X4", "amount"] == pytest.approx(5.0)
+
+
+def _mixed_dates(prepared: contract.Prepared, run_dir: Path) -> None:
+    ts = prepared.tables["transactions"].set_index("order_id")["timestamp"]
+    assert ts["M1"] == pd.Timestamp("2024-03-15") and ts["M2"] == pd.Timestamp("2024-03-16")
+    assert ts["M3"] == pd.Timestamp("2024-03-17 14:30") and ts["M4"] == pd.Timestamp("2024-03-18")
+
+
+def _returns(prepared: contract.Prepared, run_dir: Path) -> None:
+    returns = prepared.tables["returns"]
+    assert sorted(returns["reason"]) == ["cancellation", "cancellation", "return"]
+    assert (returns["amount"] > 0).all() and (returns["quantity"] > 0).all()
+
+
+def _one_customer(prepared: contract.Prepared, run_dir: Path) -> None:
+    assert prepared.tables["customers"]["customer_id"].tolist() == ["C001"]
+
+
+def _identical(prepared: contract.Prepared, run_dir: Path) -> None:
+    tx = prepared.tables["transactions"]
+    histories = [g.drop(columns=["customer_id", "order_id"]).reset_index(drop=True) for _, g in tx.groupby("customer_id")]
+    assert len(histories) == 5 and all(h.equals(histories[0]) for h in histories)
+
+
+def _all_nan_column(prepared: contract.Prepared, run_dir: Path) -> None:
+    customers = prepared.tables["customers"]
+    assert customers["gender"].isna().all() and len(customers) == 6
+    cover = contract.coverage(customers).set_index("column")
+    assert cover.loc["gender", "filled_pct"] == 0.0
+
+
+LONG = "Ultra-" * 3000 + "long"
+
+
+def _long_strings(prepared: contract.Prepared, run_dir: Path) -> None:
+    tx = prepared.tables["transactions"]
+    assert (tx["product_name"] == LONG).sum() == 1
+    assert (prepared.tables["customers"]["city"] == LONG).sum() == 1
+
+
+SCRIPT = "<script>alert(1)</script>"
+HTML_NAME = 'Zoë <img src=x onerror="alert(2)"> & "Co"'
+
+
+def _html_names(prepared: contract.Prepared, run_dir: Path) -> None:
+    assert SCRIPT in set(prepared.tables["transactions"]["product_name"])
+    assert HTML_NAME in set(prepared.tables["customers"]["name"])
+
+
+def _likert(prepared: contract.Prepared, run_dir: Path) -> None:
+    survey = prepared.tables["survey"].set_index("customer_id")
+    assert survey.loc["C001"].tolist()[:3] == [4.0, 2.0, 5.0]
+    assert survey.loc["C002", ["q1", "q2", "q3"]].isna().tolist() == [True, True, False]  # 0 and 6 blanked
+    assert survey.loc["C003", ["q1", "q2"]].isna().all()  # 3.5 and "agree" blanked
+    notes = {n["note"]: n["count"] for n in prepared.ledger.notes if n["table"] == "survey"}
+    assert notes["answers outside 1..5, not whole numbers or not numbers blanked"] == 4
+
+
+def _extra_columns(prepared: contract.Prepared, run_dir: Path) -> None:
+    inputs = json.loads((run_dir / "facts" / "inputs.json").read_text())
+    assert inputs["unmapped_columns"]["transactions"] == ["store_notes", "Unnamed: 9"] or \
+        inputs["unmapped_columns"]["transactions"][0] == "store_notes"
+
+
+def _bom(prepared: contract.Prepared, run_dir: Path) -> None:
+    assert len(prepared.tables["customers"]) == 6
+    assert prepared.mappings["transactions"]["customer_id"] == "CustomerID"
+
+
+CASES: list[Case] = [
+    # ---- errors: config and file level, caught by `analysis check` before any notebook -------
+    Case("missing_file", "error", files={"transactions.csv": None}, via="check",
+         message=(r"transactions\.csv: file not found", r"sources\.transactions\.path", r"Check the path")),
+    Case("empty_file", "error", files={"transactions.csv": ""}, via="check",
+         message=(r"transactions\.csv: the file is empty", r"sources\.transactions\.path", r"Export the transactions table again")),
+    Case("header_only", "error", files={"transactions.csv": TX_HEADER + "\n"}, via="check",
+         message=(r"transactions\.csv: the file has a header but no data rows", r"sources\.transactions\.path")),
+    Case("missing_required_column", "error", via="check",
+         files={"transactions.csv": re.sub(r"^([^,]*,[^,]*),[^,]*,", r"\1,", TRANSACTIONS, flags=re.MULTILINE)},
+         message=(r"transactions\.csv: no 'timestamp' column", r"Found: \['customer_id', 'order_id', 'product_id'",
+                  r"columns\.transactions\.timestamp")),
+    Case("missing_amount_and_price", "error", via="check",
+         files={"transactions.csv": re.sub(r",[^,]*$", "", TRANSACTIONS, flags=re.MULTILINE)},
+         message=(r"no 'amount' or 'unit_price' column", r"columns\.transactions\.amount or columns\.transactions\.unit_price")),
+    Case("misspelt_mapping", "error", via="check",
+         files={"transactions.csv": TRANSACTIONS.replace("timestamp", "InvoiceDate", 1)},
+         config={"columns": {"transactions": {"timestamp": "InvoiceDat"}}},
+         message=(r"transactions\.csv: column 'InvoiceDat' not found\. Did you mean 'InvoiceDate'\?",
+                  r"columns\.transactions\.timestamp")),
+    Case("misspelt_contract_key", "error", via="check",
+         config={"columns": {"transactions": {"timestmp": "timestamp"}}},
+         message=(r"columns\.transactions\.timestmp", r"Did you mean 'timestamp'\?")),
+    Case("misspelt_config_key", "error", via="check",
+         config={"sources": {"transactions": {"seperator": ";"}}},
+         message=(r"sources\.transactions\.seperator: unknown key \(did you mean 'sep'\?\)",)),
+    Case("invalid_as_of", "error", via="check", config={"as_of": "2024-13-01"},
+         message=(r"run\.yaml: invalid config", r"as_of: .*found '2024-13-01'; write dates as YYYY-MM-DD")),
+    Case("wrong_separator", "error", via="check",
+         files={"transactions.csv": TRANSACTIONS.replace(",", ";")},
+         message=(r"transactions\.csv: the header was read as one column", r"looks ';'-separated",
+                  r"Set sources\.transactions\.sep: ';'")),
+    Case("tab_separated_with_comma_config", "error", via="check",
+         files={"customers.csv": CUSTOMERS.replace(",", "\t")},
+         message=(r"customers\.csv: .*looks '\\t'-separated", r"sources\.customers\.sep")),
+    Case("non_utf8", "error", via="check",
+         files={"transactions.csv": with_lines(TRANSACTIONS, "C001,O20,2024-12-01,P9,Café crème,Food,1,4.50").encode("cp1252")},
+         message=(r"transactions\.csv: cannot decode the file as utf-8\. Line 16 has byte 0xe9",
+                  r"read as cp1252 it says: 'C001,O20,2024-12-01,P9,Café crème,Food,1,4\.50'", r"sources\.transactions\.encoding")),
+    Case("unknown_encoding", "error", via="check",
+         config={"sources": {"transactions": {"encoding": "utf-9"}}},
+         message=(r"sources\.transactions\.encoding: unknown encoding 'utf-9'", r"run\.yaml")),
+    Case("ragged_row", "error", via="prepare",
+         files={"transactions.csv": with_lines(TRANSACTIONS, "C001,O20,2024-12-01,P9,Scarf, wool,Accessories,1,4.50")},
+         message=(r"transactions\.csv: cannot parse as csv with separator ','", r"line 16 has 9 fields where the lines before have 8",
+                  r"sources\.transactions\.sep")),
+    # ---- errors that only the rows reveal ------------------------------------------------------
+    Case("as_of_before_any_transaction", "error", via="run", config={"as_of": "2020-01-01"},
+         message=(r"none of the 14 rows could be kept \(14 after_as_of\)", r"as_of is 2020-01-01, before every transaction",
+                  r"run from 2024-01-05 to 2024-12-15", r"Set as_of in .*run\.yaml to 2024-12-15 or later")),
+    Case("all_dates_unparseable", "error", via="prepare",
+         files={"transactions.csv": re.sub(r"2024-(\d\d)-(\d\d) \S+", r"\2.\1.24 h", TRANSACTIONS)},
+         message=(r"none of the 14 rows could be kept \(14 unparseable_timestamp\)", r"columns\.transactions\.timestamp",
+                  r"sources\.transactions\.date_format")),
+    # ---- completed with bad rows ledgered ------------------------------------------------------
+    Case("extra_columns", "kept",
+         files={"transactions.csv": TRANSACTIONS.replace(TX_HEADER, TX_HEADER + ",store_notes").replace("\n", ",n/a\n").replace(TX_HEADER + ",store_notes,n/a", TX_HEADER + ",store_notes")},
+         ledger={("transactions", ""): 14}, extra=_extra_columns),
+    Case("bom_and_mapping", "kept",
+         files={"transactions.csv": ("\ufeff" + TRANSACTIONS.replace("customer_id", "CustomerID", 1)).encode("utf-8"),
+                "customers.csv": ("\ufeff" + CUSTOMERS).encode("utf-8")},
+         config={"columns": {"transactions": {"customer_id": "CustomerID"}}},
+         ledger={("transactions", ""): 14, ("customers", ""): 6}, extra=_bom),
+    Case("unparseable_dates", "kept",
+         files={"transactions.csv": with_lines(TRANSACTIONS, "C001,O20,yesterday,P1,Linen shirt,Apparel,1,45",
+                                               "C002,O21,2024-02-30,P1,Linen shirt,Apparel,1,45", "C003,O22,,P1,Linen shirt,Apparel,1,45")},
+         ledger={("transactions", ""): 14, ("transactions", "unparseable_timestamp"): 3}),
+    Case("mixed_date_formats", "kept",
+         files={"transactions.csv": with_lines(TRANSACTIONS, "C001,M1,03/15/2024,P1,Linen shirt,Apparel,1,45",
+                                               "C001,M2,16 Mar 2024,P1,Linen shirt,Apparel,1,45",
+                                               "C001,M3,2024-03-17T14:30:00,P1,Linen shirt,Apparel,1,45",
+                                               "C001,M4,20240318,P1,Linen shirt,Apparel,1,45")},
+         ledger={("transactions", ""): 18}, extra=_mixed_dates),
+    Case("future_dates", "kept",
+         files={"transactions.csv": with_lines(TRANSACTIONS, "C001,F1,2025-01-01 00:00:01,P1,Linen shirt,Apparel,1,45",
+                                               "C002,F2,2031-06-01,P1,Linen shirt,Apparel,1,45",
+                                               "C003,F3,2024-12-31 23:59:59,P1,Linen shirt,Apparel,1,45")},  # on as_of: kept
+         ledger={("transactions", ""): 15, ("transactions", "after_as_of"): 2}),
+    Case("dates_before_data_start", "kept", config={"min_date": "2000-01-01"},
+         files={"transactions.csv": with_lines(TRANSACTIONS, "C001,E1,1970-01-01,P1,Linen shirt,Apparel,1,45",
+                                               "C002,E2,1900-01-01,P1,Linen shirt,Apparel,1,45",
+                                               "C003,E3,1999-12-31,P1,Linen shirt,Apparel,1,45")},
+         ledger={("transactions", ""): 14, ("transactions", "before_min_date"): 3}),
+    Case("negative_quantities_returns_cancellations", "kept", config={"sources": {"transactions": {"cancellation_prefix": "C"}}},
+         files={"transactions.csv": with_lines(TRANSACTIONS.replace(",O", ",N"), "C001,N30,2024-02-01,P1,Linen shirt,Apparel,-1,-45",
+                                               "C002,CN31,2024-03-01,P1,Linen shirt,Apparel,-1,-45",
+                                               "C003,CN32,2024-03-01,P2,Canvas bag,Accessories,-2,-30")},
+         ledger={("transactions", ""): 14, ("transactions", "return"): 1, ("transactions", "cancellation"): 2}, extra=_returns),
+    Case("zero_and_negative_amounts", "kept",
+         files={"transactions.csv": with_lines(TRANSACTIONS, "C001,Z1,2024-02-01,P1,Linen shirt,Apparel,1,0",
+                                               "C002,Z2,2024-02-01,P1,Linen shirt,Apparel,1,-3.50",
+                                               "C003,Z3,2024-02-01,P1,Linen shirt,Apparel,0,45")},
+         ledger={("transactions", ""): 14, ("transactions", "non_positive_amount"): 2, ("transactions", "return"): 1}),
+    Case("currency_strings", "kept",
+         files={"transactions.csv": with_lines(TRANSACTIONS, 'C001,X1,2024-02-01,P1,Linen shirt,Apparel,1,"$1,234.50"',
+                                               "C002,X2,2024-02-01,P1,Linen shirt,Apparel,1,€12.00",
+                                               "C003,X3,2024-02-01,P1,Linen shirt,Apparel,1, £7.50 ",
+                                               "C004,X4,2024-02-01,P1,Linen shirt,Apparel,1,(5.00)",
+                                               "C005,X5,2024-02-01,P1,Linen shirt,Apparel,1,USD twelve")},
+         ledger={("transactions", ""): 17, ("transactions", "return"): 1, ("transactions", "unparseable_amount"): 1}, extra=_currency),
+    Case("duplicated_order_lines", "kept",
+         files={"transactions.csv": with_lines(TRANSACTIONS, *TRANSACTIONS.splitlines()[1:4], TRANSACTIONS.splitlines()[1])},
+         ledger={("transactions", ""): 14, ("transactions", "duplicate_line"): 4}),
+    Case("duplicated_customer_rows", "kept",
+         files={"customers.csv": with_lines(CUSTOMERS, *CUSTOMERS.splitlines()[1:3], "C003,Other Cleo,,,,,,")},
+         ledger={("customers", ""): 6, ("customers", "duplicate_customer_id"): 3}),
+    Case("float_ids", "kept",
+         files={"customers.csv": "customer_id,country\n17850.0,France\n17851,Spain\n",
+                "transactions.csv": tx_lines("17850,O1,2024-01-05,P1,Linen shirt,Apparel,1,45", "17851.0,O2,2024-01-06,P1,Linen shirt,Apparel,1,45",
+                                             "17850.00,O3,2024-02-05,P1,Linen shirt,Apparel,1,45")},
+         ledger={("transactions", ""): 3, ("customers", ""): 2}, extra=_float_ids),
+    Case("missing_ids", "kept",
+         files={"transactions.csv": with_lines(TRANSACTIONS, ",O40,2024-02-01,P1,Linen shirt,Apparel,1,45",
+                                               "  ,O41,2024-02-01,P1,Linen shirt,Apparel,1,45", "NULL,O42,2024-02-01,P1,Linen shirt,Apparel,1,45",
+                                               "C001,,2024-02-01,P1,Linen shirt,Apparel,1,45"),
+                "customers.csv": with_lines(CUSTOMERS, ",Nobody,no@example.com,,,,,")},
+         ledger={("transactions", ""): 14, ("transactions", "missing_customer_id"): 3, ("transactions", "missing_order_id"): 1,
+                 ("customers", ""): 6, ("customers", "missing_customer_id"): 1}),
+    Case("one_customer_only", "kept",
+         files={"customers.csv": CUSTOMERS.split("\n", 2)[0] + "\n" + CUSTOMERS.split("\n", 2)[1] + "\n",
+                "transactions.csv": tx_lines(*[ln for ln in TRANSACTIONS.splitlines()[1:] if ln.startswith("C001")])},
+         ledger={("transactions", ""): 3, ("customers", ""): 1}, extra=_one_customer),
+    Case("all_customers_identical", "kept", files={
+        "customers.csv": "customer_id,age,gender,country\n" + "".join(f"K{i},40,F,France\n" for i in range(5)),
+        "transactions.csv": tx_lines(*[f"K{i},O{i}{j},2024-0{j + 1}-01,P1,Linen shirt,Apparel,1,45" for i in range(5) for j in range(2)])},
+        ledger={("transactions", ""): 10, ("customers", ""): 5}, extra=_identical),
+    Case("fewer_customers_than_k", "kept", config={"params": {"13_behavioral": {"k": 5}}},
+         files={"customers.csv": CUSTOMERS.split("C004")[0],
+                "transactions.csv": tx_lines(*[ln for ln in TRANSACTIONS.splitlines()[1:] if ln[:4] in ("C001", "C002", "C003")])},
+         ledger={("transactions", ""): 7, ("customers", ""): 3}),
+    Case("all_nan_categorical", "kept",
+         files={"customers.csv": re.sub(r"^(([^,]*,){5})[^,]*,", r"\1,", CUSTOMERS, flags=re.MULTILINE).replace(",,country", ",gender,country")},
+         ledger={("customers", ""): 6}, extra=_all_nan_column),
+    Case("very_long_strings", "kept",
+         files={"transactions.csv": with_lines(TRANSACTIONS, f"C001,L1,2024-02-01,P9,{LONG},Apparel,1,45"),
+                "customers.csv": CUSTOMERS.replace("Paris", LONG)},
+         ledger={("transactions", ""): 15, ("customers", ""): 6}, extra=_long_strings),
+    Case("html_in_names", "kept",
+         files={"transactions.csv": with_lines(TRANSACTIONS, f"C001,H1,2024-02-01,P9,{SCRIPT},Apparel,1,45"),
+                "customers.csv": CUSTOMERS.replace("Ann Lee", '"' + HTML_NAME.replace('"', '""') + '"')},
+         ledger={("transactions", ""): 15, ("customers", ""): 6}, extra=_html_names),
+    Case("survey_likert_out_of_range", "kept",
+         config={"sources": {"survey": {"path": "survey.csv"}}, "survey": {"items": ["q1", "q2", "q3"], "likert_min": 1, "likert_max": 5}},
+         files={"survey.csv": "customer_id,response_date,q1,q2,q3\nC001,2024-11-01,4,2,5\nC002,2024-11-02,0,6,3\n"
+                              "C003,2024-11-02,3.5,agree,4\nC004,2024-11-03,9,-1,7\nC005,2024-11-03,,,\nC001,2024-11-05,1,1,1\n"},
+         ledger={("survey", ""): 3, ("survey", "no_answers"): 2, ("survey", "duplicate_response"): 1}, extra=_likert),
+]
+
+CASES_BY_ID = {case.id: case for case in CASES}
+assert len(CASES_BY_ID) == len(CASES) >= 25
+
+
+def _materialise(case: Case, folder: Path) -> Path:
+    """Write the case's files and config into ``folder``; return the config path."""
+    files: dict[str, str | bytes | None] = {"customers.csv": CUSTOMERS, "transactions.csv": TRANSACTIONS, "survey.csv": SURVEY}
+    files.update(case.files)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, content in files.items():
+        if content is None:
+            continue
+        path = folder / name
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8")
+    cfg = _merge(BASE_CONFIG, case.config)
+    path = folder / "run.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def _cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "analysis", *args], capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def _data_rows(cfg: Any, table: str) -> int:
+    """Rows in a raw CSV file, counted independently of pandas (quoted newlines allowed)."""
+    text = Path(cfg.resolve_path(table)).read_bytes().decode(io.reading_encoding(cfg, table))
+    rows = list(csv.reader(_io.StringIO(text), delimiter=cfg.sources[table].sep))
+    return sum(1 for row in rows[1:] if row)
+
+
+def assert_nothing_lost(config_path: Path, run_dir: Path, ledger: dict[str, Any]) -> None:
+    """kept + set aside = rows in the input file, per table; set-aside rows on disk with reasons."""
+    cfg = load_config(config_path)
+    totals = {t["table"]: t for t in ledger["totals"]}
+    assert set(totals) == set(cfg.sources), "every source table is in the ledger"
+    for table in cfg.sources:
+        t = totals[table]
+        assert t["kept"] + t["set_aside"] == t["read"] == _data_rows(cfg, table), table
+        aside_file = run_dir / "set_aside" / f"{table}.csv"
+        assert aside_file.exists(), f"set_aside/{table}.csv is written even when empty"
+        aside = pd.read_csv(aside_file, dtype=str, keep_default_na=False)
+        assert len(aside) == t["set_aside"]
+        assert list(aside.columns[:2]) == ["source_row", "reason"]
+        assert (aside["reason"] != "").all()
+        by_reason = aside["reason"].value_counts().to_dict()
+        ledgered = {r["reason"]: r["rows"] for r in ledger["rows"] if r["table"] == table and r["outcome"] == "set aside"}
+        assert by_reason == ledgered
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_bad_input(case: Case, tmp_path: Path) -> None:
+    config_path = _materialise(case, tmp_path / "data")
+    if case.outcome == "error":
+        if case.via == "check":
+            proc = _cli("check", "--config", str(config_path), timeout=60)
+            assert proc.returncode == 2, proc.stdout + proc.stderr
+            message = proc.stderr
+            assert "Traceback" not in message
+        elif case.via == "run":
+            reports = tmp_path / "reports"
+            proc = _cli("run", "--config", str(config_path), "--run-id", case.id, "--only", "00_data_prep", "--reports-dir", str(reports))
+            assert proc.returncode == 1, proc.stdout + proc.stderr
+            message = proc.stderr
+            assert "Traceback" not in message
+            manifest = json.loads((reports / case.id / "manifest.json").read_text())
+            assert manifest["status"] == "failed"
+            assert not (reports / "latest").exists(), "a failed run never becomes reports/latest"
+            html = (reports / case.id / "00_data_prep.html").read_text(encoding="utf-8")
+            assert "as_of is 2020-01-01" in html, "the error is on the page too"
+        else:
+            with pytest.raises(ConfigError) as err:
+                cfg = load_config(config_path)
+                contract.prepare(workspace.read_raw(cfg), cfg)
+            message = str(err.value)
+        for pattern in case.message:
+            assert re.search(pattern, message), f"{pattern!r} not in:\n{message}"
+        return
+
+    cfg = load_config(config_path)
+    run_dir = tmp_path / "run"
+    folder = io.RunFolder(run_dir)
+    prepared = workspace.prepare_run(cfg, folder)
+    ledger = folder.read_json("data", "ledger")
+    assert_nothing_lost(config_path, run_dir, ledger)
+    counts = {(r["table"], r["reason"]): r["rows"] for r in ledger["rows"]}
+    for key, rows in case.ledger.items():
+        assert counts.get(key) == rows, f"{key}: expected {rows}, ledger {counts}"
+    unexpected = {k: v for k, v in counts.items() if k[1] and k not in case.ledger}
+    assert not unexpected, f"rows set aside for reasons the case does not expect: {unexpected}"
+    if case.extra:
+        case.extra(prepared, run_dir)
+
+
+def test_set_aside_rows_point_back_to_their_source_lines(tmp_path: Path) -> None:
+    """``source_row`` is the 1-based data line, so a user can find and fix the row in the file."""
+    case = CASES_BY_ID["zero_and_negative_amounts"]
+    config_path = _materialise(case, tmp_path)
+    cfg = load_config(config_path)
+    prepared = workspace.prepare_run(cfg, io.RunFolder(tmp_path / "run"))
+    aside = prepared.set_aside["transactions"].set_index("order_id")
+    lines = (tmp_path / "transactions.csv").read_text().splitlines()
+    for order_id in ("Z1", "Z2", "Z3"):
+        assert lines[int(aside.loc[order_id, "source_row"])].split(",")[1] == order_id
+
+
+def test_check_is_fast_and_creates_no_run_folder(tmp_path: Path) -> None:
+    """A config error is reported by `analysis run` before any notebook starts (exit 2, no folders)."""
+    config_path = _materialise(CASES_BY_ID["wrong_separator"], tmp_path / "data")
+    proc = _cli("run", "--config", str(config_path), "--reports-dir", str(tmp_path / "reports"), timeout=60)
+    assert proc.returncode == 2 and "looks ';'-separated" in proc.stderr
+    assert "running" not in proc.stdout
+    assert not (tmp_path / "reports").exists()
+
+
+# ------------------------------------------------------------------------------------------
+# Through the real pipeline
+# ------------------------------------------------------------------------------------------
+
+
+def _kitchen_sink(folder: Path) -> Path:
+    """One data set with most row-level defects at once, a BOM, extra columns and hostile strings."""
+    case = Case("kitchen_sink", "kept", config={
+        "description": f"Battery data set {SCRIPT}",
+        "sources": {"transactions": {"cancellation_prefix": "C"}, "survey": {"path": "survey.csv"}},
+        "survey": {"items": ["q1", "q2", "q3"]},
+    }, files={
+        "customers.csv": ("\ufeff" + re.sub(r",F,|,M,", ",,", CUSTOMERS).replace("Ann Lee", '"' + HTML_NAME.replace('"', '""') + '"')
+                          .replace("Paris", LONG) + "C002,Dup,,,,,,\n,No id,,,,,,\n").encode("utf-8"),
+        "transactions.csv": with_lines(
+            TRANSACTIONS.replace(",O", ",N").replace(TX_HEADER, TX_HEADER + ",till").replace("\n", ",t1\n").replace(TX_HEADER + ",till,t1", TX_HEADER + ",till"),
+            f"C001,N40,2024-02-01,P9,{SCRIPT},Apparel,1,45,t2", f"C002,N41,2024-02-01,P9,{LONG},Apparel,1,45,t2",
+            'C003,N42,03/15/2024,P1,Linen shirt,Apparel,1,"$1,234.50",t2', "C004,N43,not a date,P1,Linen shirt,Apparel,1,45,t2",
+            "C005,N44,2031-01-01,P1,Linen shirt,Apparel,1,45,t2", "C006,N45,1900-01-01,P1,Linen shirt,Apparel,1,45,t2",
+            "C001,N46,2024-03-01,P1,Linen shirt,Apparel,-1,-45,t2", "C001,CN47,2024-03-01,P1,Linen shirt,Apparel,-1,-45,t2",
+            "C002,N48,2024-03-01,P1,Linen shirt,Apparel,1,0,t2", ",N49,2024-03-01,P1,Linen shirt,Apparel,1,45,t2",
+            "C003,N50,2024-04-01,P1,Linen shirt,Apparel,1,45,t2", "C003,N50,2024-04-01,P1,Linen shirt,Apparel,1,45,t2",
+        ),
+        "survey.csv": "customer_id,response_date,q1,q2,q3\nC001,2024-11-01,4,2,5\nC002,2024-11-02,0,6,3\nC003,2024-11-02,9,x,7\n",
+    })
+    return _materialise(case, folder)
+
+
+@pytest.mark.slow
+def test_kitchen_sink_data_prep_through_the_cli(tmp_path: Path) -> None:
+    """Every row-level defect at once through `analysis run --only 00_data_prep`: completes, ledgered, escaped."""
+    config_path = _kitchen_sink(tmp_path / "data")
+    reports = tmp_path / "reports"
+    proc = _cli("run", "--config", str(config_path), "--run-id", "sink", "--only", "00_data_prep", "--reports-dir", str(reports))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    run_dir = reports / "sink"
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert_nothing_lost(config_path, run_dir, manifest["ledger"])
+    reasons = {(r["table"], r["reason"]): r["rows"] for r in manifest["ledger"]["rows"]}
+    assert reasons == {
+        ("customers", ""): 6, ("customers", "missing_customer_id"): 1, ("customers", "duplicate_customer_id"): 1,
+        ("transactions", ""): 18, ("transactions", "missing_customer_id"): 1, ("transactions", "unparseable_timestamp"): 1,
+        ("transactions", "before_min_date"): 1, ("transactions", "after_as_of"): 1, ("transactions", "cancellation"): 1,
+        ("transactions", "return"): 1, ("transactions", "non_positive_amount"): 1, ("transactions", "duplicate_line"): 1,
+        ("survey", ""): 2, ("survey", "no_answers"): 1,
+    }
+    assert manifest["unmapped_columns"]["transactions"] == ["till"]
+    for page in run_dir.glob("*.html"):
+        html = page.read_text(encoding="utf-8")
+        assert not re.search(r"<script>alert\(|<img[^>]*onerror", html), page.name
+        assert "ann@example.com" not in html, f"{page.name} shows an e-mail address"
+    index = (run_dir / "index.html").read_text(encoding="utf-8")
+    assert "Battery data set &lt;script&gt;alert(1)&lt;/script&gt;" in index
+
+
+STRUCTURAL = ["one_customer_only", "all_customers_identical", "fewer_customers_than_k"]
+FULL_PIPELINE = [nb.stem for nb in discover_notebooks(PROJECT_ROOT / "notebooks")]
+# k only matters to the behavioral page: that case runs data prep and it alone, to save a full run
+ONLY = {"fewer_customers_than_k": ["00_data_prep", "13_behavioral"]}
+
+
+@pytest.fixture(scope="module")
+def structural_runs(tmp_path_factory) -> dict[str, tuple[Path, Path, subprocess.CompletedProcess]]:
+    """The structural cases through the full pipeline, started at once (they are CPU-light but
+    spend most of their time starting kernels). Returns {case: (config, run folder, process)}."""
+    started = {}
+    for case_id in STRUCTURAL:
+        folder = tmp_path_factory.mktemp(case_id)
+        config_path = _materialise(CASES_BY_ID[case_id], folder / "data")
+        only = ["--only", *ONLY[case_id]] if case_id in ONLY else []
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "analysis", "run", "--config", str(config_path), "--run-id", case_id,
+             "--reports-dir", str(folder / "reports"), *only],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        started[case_id] = (config_path, folder / "reports" / case_id, proc)
+    done = {}
+    for case_id, (config_path, run_dir, proc) in started.items():
+        try:
+            out, err = proc.communicate(timeout=1800)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+        done[case_id] = (config_path, run_dir, subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
+    return done
+
+
+# Defects the battery found in code owned elsewhere (personas, behavioral segmentation). strict:
+# when they are fixed these tests pass, xfail turns into a failure, and the mark must go.
+_PERSONAS_SMALL_DATA = ("20_personas fails on small data with a bare pandas error: personas.combined.target_groups "
+                        "builds names with .agg(' / '.join, axis=1) on an empty frame when every combined cell is "
+                        "below min_segment_size")
+_KNOWN_DEFECTS = {
+    "one_customer_only": _PERSONAS_SMALL_DATA,
+    "all_customers_identical": "20_personas fails with KeyError: 'clv' when every customer is identical",
+    "fewer_customers_than_k": "13_behavioral silently ignores k=5 with 3 customers: BehavioralClusters.fit drops "
+                              "a fixed k outside the feasible range and explains k=2 by 'the best silhouette'",
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case_id", [
+    pytest.param(c, marks=pytest.mark.xfail(c in _KNOWN_DEFECTS, reason=_KNOWN_DEFECTS.get(c, ""), strict=True, raises=AssertionError))
+    for c in STRUCTURAL
+])
+def test_structural_case_through_the_full_pipeline(case_id: str, structural_runs) -> None:
+    """Too few or identical customers: data prep completes; every later page ends ok, not
+    applicable, or failed with a message naming the problem -- never a bare library error;
+    a k the config asks for is used or refused, never silently replaced."""
+    config_path, run_dir, proc = structural_runs[case_id]
+    assert proc.returncode in (0, 1), proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    pages = {nb["name"]: nb for nb in manifest["notebooks"]}
+    assert list(pages) == ONLY.get(case_id, FULL_PIPELINE)
+    assert pages["00_data_prep"]["status"] == "ok"
+    assert_nothing_lost(config_path, run_dir, manifest["ledger"])
+    bare = [f"{n}: {p['error']}" for n, p in pages.items() if p["status"] == "failed" and not _explains(p["error"])]
+    assert not bare, "pages failed with an internal error instead of saying what is wrong with the data:\n" + "\n".join(bare)
+    for page in pages.values():
+        assert (run_dir / page["html"]).exists()
+    asked_k = CASES_BY_ID[case_id].config.get("params", {}).get("13_behavioral", {}).get("k")
+    if asked_k and "13_behavioral" in pages:
+        behavioral = pages["13_behavioral"]
+        model = manifest["models"].get("behavioral_clusters", {})
+        said = behavioral["error"] if behavioral["status"] == "failed" else model.get("reason", "")
+        assert f"k={asked_k}" in said or f"k = {asked_k}" in said, f"asked for k={asked_k}; the page says: {said!r}"
+
+
+_INTERNAL_ERRORS = ("IndexError", "KeyError", "ZeroDivisionError", "AttributeError", "TypeError", "LinAlgError",
+                    "FloatingPointError", "AssertionError", "NameError", "UnboundLocalError", "RecursionError")
+
+
+def _explains(error: str) -> bool:
+    """A failure that says what is wrong with the data: a domain error naming customers/segments/k."""
+    kind = error.split(":", 1)[0].strip()
+    return kind not in _INTERNAL_ERRORS and bool(re.search(r"customer|segment|cluster|\bk\b|too few|at least", error, re.IGNORECASE))
