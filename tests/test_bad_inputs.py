@@ -564,24 +564,8 @@ def structural_runs(tmp_path_factory) -> dict[str, tuple[Path, Path, subprocess.
     return done
 
 
-# Defects the battery found in code owned elsewhere (personas, behavioral segmentation). strict:
-# when they are fixed these tests pass, xfail turns into a failure, and the mark must go.
-_PERSONAS_SMALL_DATA = ("20_personas fails on small data with a bare pandas error: personas.combined.target_groups "
-                        "builds names with .agg(' / '.join, axis=1) on an empty frame when every combined cell is "
-                        "below min_segment_size")
-_KNOWN_DEFECTS = {
-    "one_customer_only": _PERSONAS_SMALL_DATA,
-    "all_customers_identical": "20_personas fails with KeyError: 'clv' when every customer is identical",
-    "fewer_customers_than_k": "13_behavioral silently ignores k=5 with 3 customers: BehavioralClusters.fit drops "
-                              "a fixed k outside the feasible range and explains k=2 by 'the best silhouette'",
-}
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize("case_id", [
-    pytest.param(c, marks=pytest.mark.xfail(c in _KNOWN_DEFECTS, reason=_KNOWN_DEFECTS.get(c, ""), strict=True, raises=AssertionError))
-    for c in STRUCTURAL
-])
+@pytest.mark.parametrize("case_id", STRUCTURAL)
 def test_structural_case_through_the_full_pipeline(case_id: str, structural_runs) -> None:
     """Too few or identical customers: data prep completes; every later page ends ok, not
     applicable, or failed with a message naming the problem -- never a bare library error;

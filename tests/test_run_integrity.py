@@ -76,15 +76,6 @@ def _finish(proc: subprocess.Popen, timeout: float = 600) -> subprocess.Complete
 # ------------------------------------------------------------------------------------------
 
 
-# features.customer_features (DuckDB, all threads) sums floats in a different order from run to run,
-# so shares differ in the last bit and persona profiles (p-values, their order) follow. Fix in
-# features.py: duckdb.connect(config={"threads": 1}). Then remove this entry and the xfail below.
-# The xfail is not strict: the difference shows in most pairs of runs, not all.
-_FEATURES_NONDETERMINISTIC = ("features.customer_features is not deterministic: DuckDB's parallel sum() "
-                              "gives last-bit differences (favourite_brand_share), which reorder persona traits")
-UPSTREAM_NONDETERMINISTIC = {"persona_profiles.csv": _FEATURES_NONDETERMINISTIC}
-
-
 @pytest.mark.slow
 def test_same_config_and_seed_give_byte_identical_exports(hostile_runs):
     _, reports, procs = hostile_runs
@@ -95,25 +86,19 @@ def test_same_config_and_seed_give_byte_identical_exports(hostile_runs):
     assert exports_a == sorted(p.name for p in (b / "exports").iterdir())
     assert {"customers.csv", "segments.csv"} <= set(exports_a)
     for name in exports_a:
-        if name not in UPSTREAM_NONDETERMINISTIC:
-            assert (a / "exports" / name).read_bytes() == (b / "exports" / name).read_bytes(), f"exports/{name} differs"
+        assert (a / "exports" / name).read_bytes() == (b / "exports" / name).read_bytes(), f"exports/{name} differs"
     manifest_a = json.loads((a / "manifest.json").read_text())
     manifest_b = json.loads((b / "manifest.json").read_text())
     assert manifest_a["exports_sha256"] == {name: io.sha256_file(a / "exports" / name) for name in exports_a}
-    for name in exports_a:
-        if name not in UPSTREAM_NONDETERMINISTIC:
-            assert manifest_a["exports_sha256"][name] == manifest_b["exports_sha256"][name]
+    assert manifest_a["exports_sha256"] == manifest_b["exports_sha256"]
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason=_FEATURES_NONDETERMINISTIC, strict=False, raises=AssertionError)
-def test_customer_features_and_persona_profiles_are_identical_across_runs(hostile_runs):
+def test_customer_features_are_identical_across_runs(hostile_runs):
     _, reports, _ = hostile_runs
     a, b = reports / "hostile-a", reports / "hostile-b"
     pd.testing.assert_frame_equal(pd.read_parquet(a / "data" / "features.parquet"), pd.read_parquet(b / "data" / "features.parquet"),
                                   check_exact=True)
-    for name in UPSTREAM_NONDETERMINISTIC:
-        assert (a / "exports" / name).read_bytes() == (b / "exports" / name).read_bytes(), f"exports/{name} differs"
 
 
 @pytest.mark.slow

@@ -69,3 +69,18 @@ def test_stale_staging_of_dead_process_is_removed(tmp_path):
     runner._cleanup_stale_staging(staging)
     assert not (staging / "old-run-999999999").exists()
     shutil.rmtree(staging)
+
+
+@pytest.mark.slow
+def test_not_applicable_page_shows_only_the_reason(tmp_path, tiny_notebooks):
+    _notebook(tiny_notebooks / "10_nothing.ipynb",
+              "from analysis.config import NotApplicable\nraise NotApplicable('this data has no survey')")
+    nb = nbformat.read(tiny_notebooks / "10_nothing.ipynb", as_version=4)
+    nb.cells.append(new_markdown_cell("## A heading that must not render"))
+    nbformat.write(nb, tiny_notebooks / "10_nothing.ipynb")
+    result = runner.run(SAMPLE_CONFIG, run_id="na", reports_dir=tmp_path / "reports", notebook_dir=tiny_notebooks, echo=lambda s: None)
+    assert result.status == "complete"
+    assert [n.status for n in result.notebooks] == ["ok", "not applicable"]
+    html = (tmp_path / "reports" / "na" / "10_nothing.html").read_text()
+    assert "this data has no survey" in html
+    assert "An Exception was encountered" not in html and "must not render" not in html and "Traceback" not in html

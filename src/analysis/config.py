@@ -31,6 +31,17 @@ class ConfigError(ValueError):
     """A run config (or the data it points at) cannot be used as written."""
 
 
+class NotApplicable(Exception):
+    """A page's analysis does not apply to the run's data (e.g. no transactions, too few customers).
+
+    The runner marks the page "not applicable" (not failed) and the page shows only the message.
+    Defined here, at the bottom of the dependency chain, so any layer may raise it.
+    """
+
+    def _render_traceback_(self) -> list[str]:  # IPython: show the message, not a traceback
+        return [f"Not applicable to this data: {self}"]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -139,7 +139,7 @@ def _disarm_markdown_outputs(nb: Any) -> None:
                 data["text/markdown"] = markdown_as_text(data["text/markdown"])
 
 
-def render_html(executed: Path, out_html: Path) -> None:
+def render_html(executed: Path, out_html: Path, not_applicable: str | None = None) -> None:
     """Render an executed notebook to a self-contained offline HTML page (code hidden).
 
     Data strings are shown as text: Markdown outputs have raw HTML escaped (see
@@ -159,9 +159,27 @@ def render_html(executed: Path, out_html: Path) -> None:
         embed_images=True,
     )
     nb = nbformat.read(executed, as_version=4)
+    if not_applicable is not None:
+        _show_not_applicable(nb, not_applicable)
     _disarm_markdown_outputs(nb)
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": executed.stem}})
     out_html.write_text(body, encoding="utf-8")
+
+
+def _show_not_applicable(nb: Any, message: str) -> None:
+    """A page that does not apply: drop papermill's error banners and the cells never run, and
+    show the reason as a note where the page stopped."""
+    import nbformat
+
+    nb.cells = [c for c in nb.cells if "papermill-error-cell-tag" not in c.get("metadata", {}).get("tags", [])]
+    stop = next((i for i, c in enumerate(nb.cells) if any(o.get("output_type") == "error" for o in c.get("outputs", []))), None)
+    if stop is None:
+        return
+    nb.cells = nb.cells[: stop + 1]
+    cell = nb.cells[stop]
+    cell.outputs = [o for o in cell.outputs if o.get("output_type") != "error"] + [
+        nbformat.v4.new_output("display_data", data={"text/markdown": f"**Not applicable to this data:** {message}"})
+    ]
 
 
 def _render_failure_page(out_html: Path, name: str, exc: Exception) -> None:
@@ -414,7 +432,7 @@ def _run_in_staging(
         html = f"{nb.stem}.html"
         if executed.exists():
             try:
-                render_html(executed, staging / html)
+                render_html(executed, staging / html, not_applicable=error if status == "not applicable" else None)
             except Exception as exc:  # noqa: BLE001 - a page that cannot be rendered must not lose the run
                 _render_failure_page(staging / html, nb.stem, exc)
                 status, error = "failed", f"rendering the page failed: {type(exc).__name__}: {exc}"

@@ -18,20 +18,11 @@ from typing import Any
 import pandas as pd
 
 from . import contract, io
-from .config import PROJECT_ROOT, RunConfig, config_as_dict, load_config
+from .config import PROJECT_ROOT, NotApplicable, RunConfig, config_as_dict, load_config
 
 TABLE_ORDER = ("customers", "transactions", "survey", "events")
 
 
-class NotApplicable(Exception):
-    """This page's analysis does not apply to the run's data (e.g. no transactions).
-
-    Raised by :meth:`Run.require`; the runner marks the page "not applicable" (not failed) and
-    the page shows only the message.
-    """
-
-    def _render_traceback_(self) -> list[str]:  # IPython: show the message, not a traceback
-        return [f"Not applicable to this data: {self}"]
 
 
 def default_run_dir(cfg: RunConfig) -> Path:

@@ -36,6 +36,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..config import NotApplicable
 from .combined import (
     OTHER_CUSTOMERS,
     conditions_from_row,
@@ -80,6 +81,7 @@ from .summary import (
 from .vocabulary import AttributeInfo, Vocabulary
 
 __all__ = [
+    "check_profilable",
     "OTHER_CUSTOMERS",
     "PROFILE_COLUMNS",
     "AttributeInfo",
@@ -257,3 +259,18 @@ def build_personas(
         ]
         rec["matched_rules"] = mine.loc[mine["action"] == "matched", "rule"].tolist()
     return PersonaBook(population=pop, profiles=profiles, records=records, actions=actions, playbook=playbook, min_size=min_size)
+
+
+def check_profilable(population: Population, min_size: int) -> None:
+    """Refuse (as not applicable) when no segment of any segmentation reaches ``min_size`` customers.
+
+    Personas describe segments large enough to act on; with none, every profile would be suppressed.
+    """
+    largest = max((int(population.frame[col].value_counts().max()) for col in population.segmentations
+                   if population.frame[col].notna().any()), default=0)
+    if largest < min_size:
+        raise NotApplicable(
+            f"personas need at least one segment of {min_size} customers or more (min_segment_size); the largest "
+            f"segment in this run has {largest} customer(s) out of {len(population.frame)}. Add data or lower "
+            f"min_segment_size in the run config."
+        )

@@ -150,7 +150,11 @@ def target_groups(population: Population, by: list[str] | None = None, *, min_si
         return pd.DataFrame(columns=["name", "customers", "customers_share"])
     cells = _cells(population, by, min_size)
     cells = cells[~cells["suppressed"]].drop(columns="suppressed")
-    cells.insert(0, "name", cells[by].astype(str).agg(" / ".join, axis=1))
+    # str.cat works on an empty frame too (every cell below min_size), unlike a row-wise join
+    names = cells[by[0]].astype(str)
+    for col in by[1:]:
+        names = names.str.cat(cells[col].astype(str), sep=" / ")
+    cells.insert(0, "name", names)
     if "value_share" in cells:
         cells = cells.assign(_above=cells["value_index"] >= 1).sort_values(["_above", "value_share", "name"], ascending=[False, False, True])
         cells = cells.drop(columns="_above")

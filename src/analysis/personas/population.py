@@ -249,7 +249,8 @@ def build_population(
     ordered = [c for c in SEGMENTATION_ORDER if c in segmentations] + sorted(c for c in segmentations if c not in SEGMENTATION_ORDER)
     value_columns = {m: c for m, c in VALUE_COLUMNS.items() if c in frame.columns and pd.api.types.is_numeric_dtype(frame[c])}
     return Population(
-        frame=frame[[c for c in frame.columns if c in attributes or c in segmentations]],
+        # value columns stay even when they are not traits (e.g. constant), for shares of value
+        frame=frame[[c for c in frame.columns if c in attributes or c in segmentations or c in value_columns.values()]],
         attributes=attributes,
         segmentations={c: segmentations[c] for c in ordered},
         value_columns=value_columns,

@@ -348,7 +348,11 @@ def profile_segments(
     trait_rows = pd.concat([t for _, _, t in tables], ignore_index=True)
     is_trait = trait_rows["kind"].isin(["numeric", "category"])
     trait_rows["q_value"] = np.nan
-    trait_rows.loc[is_trait, "q_value"] = benjamini_hochberg(trait_rows.loc[is_trait, "p_value"])
+    for col, default in (("p_value", np.nan), ("_trait", False)):  # no attribute varies: size and worth only
+        if col not in trait_rows:
+            trait_rows[col] = default
+    if is_trait.any():
+        trait_rows.loc[is_trait, "q_value"] = benjamini_hochberg(trait_rows.loc[is_trait, "p_value"])
     trait_rows["significant"] = trait_rows["q_value"] < alpha
     out_tables = []
     offset = 0

@@ -178,11 +178,17 @@ class BehavioralClusters(ClusterMixin, BaseEstimator):
         X = pre.transform(features[self.columns_])
         n_distinct = len(np.unique(np.round(X, 9), axis=0))
         lo, hi = self.k_range
-        ks = [k for k in range(lo, hi + 1) if k < n_distinct]
+        if self.n_clusters is not None and self.n_clusters >= n_distinct:
+            raise ValueError(
+                f"k={self.n_clusters} behavioral clusters were asked for, but only {n_distinct} customers have distinct "
+                f"behaviour. Lower k (params.13_behavioral.k) below {n_distinct}, or leave it empty to choose from the evidence."
+            )
+        candidates = set(range(lo, hi + 1)) | ({self.n_clusters} if self.n_clusters is not None else set())
+        ks = sorted(k for k in candidates if k < n_distinct)
         if not ks:
             raise ValueError(f"behavioral clusters need at least {lo + 1} customers with distinct behaviour; found {n_distinct}.")
         evidence, _ = evaluate_k(self._kmeans, X, ks, n_bootstrap=self.n_bootstrap, sample_size=self.sample_size, random_state=self.random_state)
-        self.k_choice_: KChoice = choose_k(evidence, fixed_k=self.n_clusters if self.n_clusters in ks else None)
+        self.k_choice_: KChoice = choose_k(evidence, fixed_k=self.n_clusters)
         k = self.k_choice_.k
         kmeans = self._kmeans(k, 0 if self.random_state is None else int(self.random_state)).fit(X)
         self.pipeline_ = Pipeline([("prep", pre), ("kmeans", kmeans)])
