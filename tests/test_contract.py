@@ -159,3 +159,19 @@ def test_superstore_cp1252_and_cdnow_fixed_width():
     prepared = contract.prepare(workspace.read_raw(cd), cd)
     assert prepared.ledger.totals().set_index("table").loc["transactions", "kept"] == 6_919
     assert prepared.tables["customers"]["customer_id"].nunique() == 2_357
+
+
+def test_customer_location_is_one_consistent_address():
+    tx = pd.DataFrame({
+        "customer_id": ["a"] * 4,
+        "order_id": ["1", "2", "3", "4"],
+        "timestamp": pd.to_datetime(["2024-01-01", "2024-02-01", "2024-03-01", "2024-04-01"]),
+        "state": ["Texas", "Texas", "Ohio", "Ohio"],
+        "city": ["Austin", "Austin", "Akron", "Dayton"],
+        "customer_segment": ["Consumer", "Corporate", "Consumer", "Consumer"],
+    })
+    # column by column, Ohio (tie, alphabetical) and Austin would give an address that does not exist
+    row = contract.customers_from_transactions(tx).iloc[0]
+    assert (row["state"], row["city"]) == ("Texas", "Austin") and row["customer_segment"] == "Consumer"
+    tie = tx.iloc[2:]
+    assert contract.customers_from_transactions(tie).iloc[0]["city"] == "Dayton"  # tie -> most recent order

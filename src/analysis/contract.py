@@ -425,16 +425,30 @@ def prepare_events(raw_frame: pd.DataFrame, original: pd.DataFrame, cfg: RunConf
     return kept.reset_index(drop=True), _set_aside_frame(original, reasons)
 
 
+LOCATION_COLUMNS = ("country", "region", "state", "city", "postal_code")
+
+
+def _modal_rows(transactions: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
+    """Per customer, the most frequent combination of ``cols`` (ties: the most recent order)."""
+    known = transactions.dropna(subset=cols, how="all")
+    counts = known.groupby(["customer_id", *cols], observed=True, dropna=False).agg(n=("order_id", "size"), last=("timestamp", "max")).reset_index()
+    counts = counts.sort_values(["customer_id", "n", "last"], ascending=[True, False, False], kind="stable")
+    return counts.drop_duplicates("customer_id")[["customer_id", *cols]]
+
+
 def customers_from_transactions(transactions: pd.DataFrame) -> pd.DataFrame:
-    """One row per customer from order lines, with the most frequent value of each attribute."""
+    """One row per customer from order lines: each attribute's most frequent value.
+
+    Location columns are taken together (the customer's most frequent country/region/state/city
+    combination), so a customer who ships to several addresses gets a consistent one, not the
+    modal state of one address and the modal city of another.
+    """
     out = pd.DataFrame({"customer_id": np.sort(transactions["customer_id"].unique())})
-    for col in CUSTOMER_ATTRIBUTES_ON_TRANSACTIONS:
-        if col not in transactions:
-            continue
-        counts = transactions.groupby(["customer_id", col], observed=True).size().rename("n").reset_index()
-        counts = counts.sort_values(["customer_id", "n", col], ascending=[True, False, True]).drop_duplicates("customer_id")
-        name = "name" if col == "customer_name" else col
-        out = out.merge(counts[["customer_id", col]].rename(columns={col: name}), on="customer_id", how="left")
+    location = [c for c in LOCATION_COLUMNS if c in transactions]
+    groups = ([location] if location else []) + [[c] for c in CUSTOMER_ATTRIBUTES_ON_TRANSACTIONS if c in transactions and c not in location]
+    for cols in groups:  # one vectorised groupby per attribute group
+        modal = _modal_rows(transactions, cols).rename(columns={"customer_name": "name"})
+        out = out.merge(modal, on="customer_id", how="left")
     return out
 
 
