@@ -120,6 +120,12 @@ def recommendations_wide(recs: pd.DataFrame, product_names: pd.Series | None = N
     return wide
 
 
+def _basis_label(column: str) -> str:
+    """``rfm_segment`` -> ``RFM``, ``behavioral_segment`` -> ``Behavioral``."""
+    basis = column.removesuffix("_segment").replace("_", " ")
+    return basis.upper() if basis == "rfm" else basis.capitalize()
+
+
 def client_cards_html(contacts: pd.DataFrame, segment_cols: list[str], max_cards: int = 24) -> str:
     """Client cards as escaped HTML (``card-grid`` of ``card``): value, risk, segments, history, action, products.
 
@@ -128,7 +134,7 @@ def client_cards_html(contacts: pd.DataFrame, segment_cols: list[str], max_cards
     esc = lambda v: html.escape("" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
     cards = []
     for _, c in contacts.head(max_cards).iterrows():  # at most max_cards cards, for display only
-        segs = "".join(f"<li>{esc(col.replace('_segment', '').replace('_', ' ').capitalize())}: <b>{esc(c[col])}</b></li>" for col in segment_cols if col in c and pd.notna(c[col]))
+        segs = "".join(f"<li>{esc(_basis_label(col))}: <b>{esc(c[col])}</b></li>" for col in segment_cols if col in c and pd.notna(c[col]))
         recs = [c[k] for k in c.index if str(k).startswith("recommended_") and pd.notna(c[k])]
         cards.append(
             f'<div class="card"><h3>#{int(c["priority_rank"])} &middot; client {esc(c.name)}</h3>'
