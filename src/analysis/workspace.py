@@ -80,6 +80,25 @@ class Run:
     def has(self, name: str) -> bool:
         return self.table(name) is not None
 
+    def customer_features(self, refresh: bool = False) -> pd.DataFrame:
+        """Behavioral features per customer (indexed by customer_id), computed once per run and reused.
+
+        The behavioral page computes them (``refresh=True``); later pages read the saved table, or
+        compute it the same way when run on their own.
+        """
+        from . import features  # the handle composes the feature step for the pages
+
+        saved = None if refresh else self.table("features")
+        if saved is not None:
+            return saved.set_index("customer_id")
+        self.require("transactions", page="Customer features")
+        feats = features.customer_features(
+            self.parquet("transactions"), self.as_of, returns=self.parquet("returns"), events=self.parquet("events")
+        )
+        self.save_table("features", feats.reset_index())
+        self._tables.pop("features", None)
+        return feats
+
     def parquet(self, name: str) -> Path | None:
         """Path of a validated table's Parquet file (for DuckDB), or None."""
         self.ensure_prepared()
