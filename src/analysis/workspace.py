@@ -148,6 +148,32 @@ class Run:
             reports = reports.parent
         return io.find_previous_run(reports, self.config.name, exclude=self.folder.path, needs=needs)
 
+    def save_result(self, result: Any) -> None:
+        """Save everything one basis produced, the same way for every basis.
+
+        Writes the per-customer labels (they join ``exports/customers.csv``), the segment
+        profiles (``exports/segments.csv``, plus any ``result.extra_profiles`` such as RFM),
+        the fitted model for scoring later data, the manifest entry ``models.<basis>`` (with the
+        verdict) and the index summary.
+
+        Parameters
+        ----------
+        result : analysis.segment.base.SegmentationResult
+        """
+        from .segment.registry import get  # the registry imports no model code
+
+        basis = get(result.basis)
+        if result.available:
+            self.save_labels(basis.name, result.labels)
+            if len(result.profiles):
+                self.save_segments(basis.name, result.profiles)
+            for name, frame in getattr(result, "extra_profiles", {}).items():
+                self.save_segments(name, frame)
+            if result.model is not None:
+                self.save_estimator(basis.name, result.model)
+        self.save_model(basis.name, result.model_payload())
+        self.save_fact(f"summary_{basis.notebook}", result.summary())
+
     def save_table(self, name: str, frame: pd.DataFrame) -> None:
         """A per-customer table later pages of the run reuse (e.g. ``features``)."""
         self.folder.write_table(name, frame)
