@@ -585,8 +585,8 @@ def test_structural_case_through_the_full_pipeline(case_id: str, structural_runs
     asked_k = CASES_BY_ID[case_id].config.get("params", {}).get("13_behavioral", {}).get("k")
     if asked_k and "13_behavioral" in pages:
         behavioral = pages["13_behavioral"]
-        model = manifest["models"].get("behavioral_clusters", {})
-        said = behavioral["error"] if behavioral["status"] == "failed" else model.get("reason", "")
+        model = manifest["models"].get("behavioral", {})
+        said = behavioral["error"] if behavioral["status"] == "failed" else model.get("k_reason", "")
         assert f"k={asked_k}" in said or f"k = {asked_k}" in said, f"asked for k={asked_k}; the page says: {said!r}"
 
 

@@ -68,7 +68,7 @@ def test_cluster_descriptions_name_the_planted_behaviour(sample_features):
 
 def test_too_few_distinct_customers_is_a_clear_error():
     f = pd.DataFrame({"recency_days": [1.0, 1.0], "frequency": [1.0, 1.0], "mean_order_value": [5.0, 5.0], "tenure_days": [3.0, 3.0]})
-    with pytest.raises(ValueError, match="distinct behaviour"):
+    with pytest.raises(ValueError, match="only 1 distinct customers in the behavioral data"):
         behavioral.BehavioralClusters(random_state=0).fit(f)
 
 
@@ -76,5 +76,5 @@ def test_configured_k_is_used_or_refused_never_replaced(sample_features):
     feats, _ = sample_features
     assert behavioral.BehavioralClusters(n_clusters=9, k_range=(2, 4), n_bootstrap=2, random_state=0).fit(feats).k_choice_.k == 9
     tiny = pd.DataFrame({"recency_days": [1.0, 5.0, 9.0], "frequency": [1.0, 2.0, 3.0], "mean_order_value": [5.0, 6.0, 7.0], "tenure_days": [3.0, 8.0, 20.0]})
-    with pytest.raises(ValueError, match=r"k=5 behavioral clusters were asked for, but only 3 customers"):
+    with pytest.raises(ValueError, match=r"params\.13_behavioral\.k = 5: the behavioral data have only 3 distinct customers"):
         behavioral.BehavioralClusters(n_clusters=5, random_state=0).fit(tiny)

@@ -27,6 +27,7 @@ from sklearn.metrics import silhouette_score
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from ..config import NotApplicable
 from .common import size_order
 from .selection import KChoice, candidate_ks, choose_k, evaluate_k
 
@@ -333,6 +334,19 @@ class SegmentationResult:
 
     def _rules_verdict(self) -> Verdict | None:
         return None
+
+    def require(self) -> SegmentationResult:
+        """Return self when available; otherwise stop the page with the reason (``NotApplicable``)."""
+        if not self.available:
+            raise NotApplicable(self.message)
+        return self
+
+    def verdict_sentence(self) -> str:
+        """The verdict in words, for the page: the reason, led by the caveat when structure is weak."""
+        verdict = self.verdict
+        if verdict is None:
+            return ""
+        return verdict.caveat or verdict.reason
 
     def summary_lines(self) -> list[str]:
         """Basis-specific headline lines (after the verdict caveat)."""

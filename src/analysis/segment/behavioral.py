@@ -11,19 +11,18 @@ on customer features from :mod:`analysis.features`; k is chosen by
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.cluster import KMeans
 from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
-from .common import size_order
-from .selection import KChoice, choose_k, evaluate_k
+from .base import BaseSegmenter, SegmentationResult
 
 #: Features used for behavioral clusters when present, and whether they are log-transformed.
 CLUSTER_FEATURES: dict[str, bool] = {
@@ -105,6 +104,7 @@ def segment_summary(labels: pd.Series, features: pd.DataFrame, value_col: str = 
     )
     out.insert(1, "customers_pct", 100 * out["customers"] / len(frame))
     out.insert(3, "revenue_pct", 100 * out["revenue"] / total_value if total_value else np.nan)
+    out.insert(4, "revenue_per_customer", out["revenue"] / out["customers"])
     return out.sort_values("revenue", ascending=False).round(1)
 
 
@@ -136,19 +136,27 @@ def make_preprocessor(columns: list[str]) -> ColumnTransformer:
     return ColumnTransformer(parts)
 
 
-class BehavioralClusters(ClusterMixin, BaseEstimator):
+class BehavioralClusters(BaseSegmenter):
     """K-means on transformed customer features, with k chosen from evidence.
+
+    The shared fit (candidate k, evidence, verdict against shuffled data, refit, size order) is
+    :class:`analysis.segment.base.BaseSegmenter`'s; this class says which features and how they
+    are scaled.
 
     Parameters
     ----------
     n_clusters : int or None
-        Fixed k; None chooses from ``k_range`` by :func:`analysis.segment.selection.choose_k`.
+        Fixed k (``params.13_behavioral.k``); None chooses from ``k_range``.
     k_range : tuple
         Candidate k (inclusive bounds).
     columns : list of str, optional
         Feature columns; default :func:`cluster_columns`.
     n_bootstrap, sample_size : int
         Bootstrap refits per k for stability; silhouette sample size.
+    min_segment_pct : float
+        k whose smallest cluster is under this % of customers are not chosen.
+    n_reference : int
+        Fits on shuffled data for the verdict.
     random_state : int, optional
 
     Attributes
@@ -156,50 +164,50 @@ class BehavioralClusters(ClusterMixin, BaseEstimator):
     labels_ : ndarray
     k_choice_ : KChoice
         Evidence table (cost, silhouette, stability per k) and the reason for k.
-    pipeline_ : Pipeline
+    verdict_ : Verdict
+    preprocessor_ : ColumnTransformer
+    model_ : KMeans
     columns_ : list of str
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> f = pd.DataFrame({"frequency": np.r_[rng.poisson(2, 150), rng.poisson(20, 150)] + 1,
+    ...                   "recency_days": np.r_[rng.uniform(200, 400, 150), rng.uniform(1, 30, 150)]})
+    >>> model = BehavioralClusters(k_range=(2, 3), n_bootstrap=2, random_state=0).fit(f)
+    >>> model.k_choice_.k, model.verdict_.level
+    (2, 'clear')
     """
 
+    basis = "behavioral"
+    notebook = "13_behavioral"
+
     def __init__(self, n_clusters: int | None = None, k_range: tuple[int, int] = (2, 8), columns: list[str] | None = None,
-                 n_bootstrap: int = 5, sample_size: int = 3000, random_state: int | None = None):
+                 n_bootstrap: int = 5, sample_size: int = 3000, min_segment_pct: float = 2.0, n_reference: int = 3,
+                 random_state: int | None = None):
         self.n_clusters = n_clusters
         self.k_range = k_range
         self.columns = columns
         self.n_bootstrap = n_bootstrap
         self.sample_size = sample_size
+        self.min_segment_pct = min_segment_pct
+        self.n_reference = n_reference
         self.random_state = random_state
 
-    def _kmeans(self, k: int, seed: int) -> KMeans:
+    def _encode(self, features: pd.DataFrame, fit: bool) -> np.ndarray:
+        if fit:
+            self.columns_ = list(self.columns or cluster_columns(features))
+            self.preprocessor_ = make_preprocessor(self.columns_).fit(features[self.columns_])
+        return np.asarray(self.preprocessor_.transform(features[self.columns_]), dtype=float)
+
+    def _make_model(self, k: int, seed: int) -> KMeans:
         return KMeans(n_clusters=k, n_init=10, random_state=seed)
 
-    def fit(self, features: pd.DataFrame, y: Any = None) -> BehavioralClusters:
-        self.columns_ = list(self.columns or cluster_columns(features))
-        pre = make_preprocessor(self.columns_).fit(features[self.columns_])
-        X = pre.transform(features[self.columns_])
-        n_distinct = len(np.unique(np.round(X, 9), axis=0))
-        lo, hi = self.k_range
-        if self.n_clusters is not None and self.n_clusters >= n_distinct:
-            raise ValueError(
-                f"k={self.n_clusters} behavioral clusters were asked for, but only {n_distinct} customers have distinct "
-                f"behaviour. Lower k (params.13_behavioral.k) below {n_distinct}, or leave it empty to choose from the evidence."
-            )
-        candidates = set(range(lo, hi + 1)) | ({self.n_clusters} if self.n_clusters is not None else set())
-        ks = sorted(k for k in candidates if k < n_distinct)
-        if not ks:
-            raise ValueError(f"behavioral clusters need at least {lo + 1} customers with distinct behaviour; found {n_distinct}.")
-        evidence, _ = evaluate_k(self._kmeans, X, ks, n_bootstrap=self.n_bootstrap, sample_size=self.sample_size, random_state=self.random_state)
-        self.k_choice_: KChoice = choose_k(evidence, fixed_k=self.n_clusters)
-        k = self.k_choice_.k
-        kmeans = self._kmeans(k, 0 if self.random_state is None else int(self.random_state)).fit(X)
-        self.pipeline_ = Pipeline([("prep", pre), ("kmeans", kmeans)])
-        self._order = size_order(kmeans.labels_)
-        self.labels_ = self._order[kmeans.labels_]
-        return self
-
-    def predict(self, features: pd.DataFrame) -> np.ndarray:
-        check_is_fitted(self, "pipeline_")
-        raw = self.pipeline_.predict(features[self.columns_])
-        return self._order[raw]
+    @property
+    def pipeline_(self) -> Pipeline:
+        """Scaling and k-means as one scikit-learn pipeline (raw cluster ids, not size order)."""
+        check_is_fitted(self, "model_")
+        return Pipeline([("prep", self.preprocessor_), ("kmeans", self.model_)])
 
 
 def describe_clusters(features: pd.DataFrame, labels: np.ndarray | pd.Series) -> pd.DataFrame:
@@ -284,3 +292,95 @@ def rfm_headline(summary: pd.DataFrame) -> str:
             f"{at_risk['revenue_pct'].sum():.0f}% of past revenue."
         )
     return line
+
+
+# ------------------------------------------------------------------------------------------
+# One call for a notebook
+# ------------------------------------------------------------------------------------------
+
+
+@dataclass(kw_only=True)
+class BehavioralResult(SegmentationResult):
+    """RFM segments and behavioral clusters, as the behavioral page shows and saves them.
+
+    ``model`` is the fitted :class:`BehavioralClusters`; ``extra_profiles["rfm"]`` the RFM
+    segment profiles.
+    """
+
+    basis: ClassVar[str] = "behavioral"
+    title: ClassVar[str] = "Behaviour"
+
+    features: pd.DataFrame = field(default_factory=pd.DataFrame)
+    rfm_rules: dict[str, Any] = field(default_factory=dict)
+    rfm_scores: pd.DataFrame = field(default_factory=pd.DataFrame)
+    rfm_segment: pd.Series = field(default_factory=lambda: pd.Series(dtype=object))
+    rfm_summary: pd.DataFrame = field(default_factory=pd.DataFrame)
+    descriptions: pd.DataFrame = field(default_factory=pd.DataFrame)
+    cluster_summary: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    def rfm_headline(self) -> str:
+        return rfm_headline(self.rfm_summary)
+
+    def summary_lines(self) -> list[str]:
+        return [self.rfm_headline(),
+                f"{self.k_choice.k} behavioral clusters: " + "; ".join(self.descriptions["segment"]) + "."]
+
+    def payload(self) -> dict[str, Any]:
+        return {"method": "kmeans", "features": self.model.columns_,
+                "rfm_segments": self.rfm_summary["customers"].astype(int).to_dict()}
+
+
+def segment_behavioral(
+    features: pd.DataFrame,
+    *,
+    rfm_rules: dict[str, Any],
+    k: int | None = None,
+    k_range: tuple[int, int] = (2, 8),
+    n_bootstrap: int = 5,
+    min_segment_size: int = 30,
+    random_state: int | None = 42,
+) -> BehavioralResult:
+    """RFM segments and behavioral clusters of customer features.
+
+    Parameters
+    ----------
+    features : DataFrame
+        Output of :func:`analysis.features.customer_features` (index ``customer_id``).
+    rfm_rules : dict
+        The RFM rule table (``analysis/data/rfm_segments.yaml`` or the user's own).
+    k, k_range, n_bootstrap
+        See :class:`BehavioralClusters`.
+    min_segment_size : int
+        Smallest useful cluster (as a share of customers, at least 2%).
+    random_state : int, optional
+
+    Returns
+    -------
+    BehavioralResult
+    """
+    if len(features) == 0:
+        return BehavioralResult(available=False, message="Behavioral segmentation needs customers with purchases; this run has none.")
+    scores = rfm_scores(features, n_scores=rfm_rules.get("scores", 5))
+    rfm = rfm_segments(scores, rfm_rules)
+    rfm_summary = segment_summary(rfm, features)
+    rfm_descriptions = {r["segment"]: r.get("description", "") for r in rfm_rules["rules"]}
+    model = BehavioralClusters(n_clusters=k, k_range=k_range, n_bootstrap=n_bootstrap,
+                               min_segment_pct=max(2.0, 100.0 * min_segment_size / len(features)), random_state=random_state)
+    try:
+        model.fit(features)
+    except ValueError as exc:
+        if k is not None:
+            raise
+        return BehavioralResult(available=False, message=f"Behavioral clusters are not possible on this data: {exc}",
+                                features=features, rfm_rules=rfm_rules, rfm_scores=scores, rfm_segment=rfm, rfm_summary=rfm_summary)
+    descriptions = describe_clusters(features, model.labels_)
+    names = descriptions.set_index("cluster")["segment"].reindex(model.labels_).set_axis(features.index)
+    cluster_summary = segment_summary(names, features)
+    return BehavioralResult(
+        available=True, notes=list(model.notes_),
+        labels=behavioral_labels(features.index, scores, rfm, model.labels_, descriptions),
+        profiles=segment_profiles(cluster_summary, descriptions.set_index("segment")["description"].to_dict()),
+        extra_profiles={"rfm": segment_profiles(rfm_summary, rfm_descriptions)},
+        model=model, features=features, rfm_rules=rfm_rules, rfm_scores=scores, rfm_segment=rfm, rfm_summary=rfm_summary,
+        descriptions=descriptions, cluster_summary=cluster_summary,
+    )
