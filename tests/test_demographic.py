@@ -138,7 +138,7 @@ def test_too_few_distinct_rows_gives_a_clear_message():
     cust = customers_frame(education=["A", "B"] * 20)
     result = demographic.segment_demographic(cust, n_bootstrap=1)
     assert not result.available
-    assert "only 2 distinct customer profile(s)" in result.message
+    assert "only 2 distinct customer profiles in the demographic data" in result.message
     assert result.summary()["lines"] == [result.message]
 
 

@@ -153,7 +153,7 @@ def judge(
     margin = silhouette - ref_mean if len(ref) else float("nan")
     evidence = {"silhouette": silhouette, "reference_silhouette": ref_mean,
                 "reference_silhouette_sd": float(ref.std()) if len(ref) > 1 else float("nan"),
-                "margin": margin, "stability_ari": stability, "reference_fits": int(len(ref))}
+                "margin": margin, "stability_ari": stability, "reference_fits": len(ref)}
     if not np.isfinite(silhouette) or not np.isfinite(margin):
         return Verdict("none", "The separation of the segments could not be measured.", evidence)
     versus = (f"silhouette {silhouette:.2f} against {ref_mean:.2f} for the same method on the same data with the "

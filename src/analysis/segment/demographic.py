@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -48,17 +48,16 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from ..features import derived_attributes
+from .base import BaseSegmenter, InfeasibleK, SegmentationResult
 from .common import (
     MISSING,
     OTHER,
     customer_value,
     lift_table,
     segment_sizes,
-    size_order,
     stratified_sample,
     unique_names,
 )
-from .selection import KChoice, KChoiceResult, candidate_ks, choose_k, evaluate_k
 
 #: Numeric attributes used when present (contract names).
 DEFAULT_NUMERIC: tuple[str, ...] = ("age", "income", "children", "teens")
@@ -459,7 +458,7 @@ class _Prototypes(ClusterMixin, BaseEstimator):
         return assign_prototypes(Xnum, Xcat, self.centroids_, self.modes_, self.gamma)[0]
 
 
-class DemographicSegmenter(ClusterMixin, BaseEstimator):
+class DemographicSegmenter(BaseSegmenter):
     """k-prototypes segmentation of customer attributes, with k chosen from shown evidence.
 
     Parameters
@@ -487,6 +486,8 @@ class DemographicSegmenter(ClusterMixin, BaseEstimator):
         else the first categorical column.
     min_segment_pct : float
         Candidate k whose smallest segment is below this % of customers are not chosen.
+    n_reference : int
+        Fits on shuffled data for the verdict (:class:`analysis.segment.base.BaseSegmenter`).
     random_state : int, optional
 
     Attributes
@@ -522,7 +523,7 @@ class DemographicSegmenter(ClusterMixin, BaseEstimator):
     def __init__(self, n_clusters: int | None = None, k_range: tuple[int, int] = (2, 8), gamma: float | None = None,
                  n_init: int = 2, max_iter: int = 30, fit_sample_size: int = 20_000, selection_sample_size: int = 1_000,
                  n_bootstrap: int = 3, strata: Sequence[str] | None = None, min_segment_pct: float = 2.0,
-                 random_state: int | None = None):
+                 n_reference: int = 3, random_state: int | None = None):
         self.n_clusters = n_clusters
         self.k_range = k_range
         self.gamma = gamma
@@ -533,7 +534,12 @@ class DemographicSegmenter(ClusterMixin, BaseEstimator):
         self.n_bootstrap = n_bootstrap
         self.strata = strata
         self.min_segment_pct = min_segment_pct
+        self.n_reference = n_reference
         self.random_state = random_state
+
+    basis = "demographic"
+    notebook = "10_demographic"
+    _distinct_what = "customer profiles"
 
     # encoding --------------------------------------------------------------------------------
     def _learn_encoding(self, X: pd.DataFrame) -> None:
@@ -567,7 +573,31 @@ class DemographicSegmenter(ClusterMixin, BaseEstimator):
             codes[:, j] = pd.Index(self.categories_[col]).get_indexer(values)
         return num, codes
 
-    # fitting ---------------------------------------------------------------------------------
+    # fitting: the shared fit of BaseSegmenter, with these hooks ----------------------------
+    def _encode(self, X: pd.DataFrame, fit: bool) -> np.ndarray:
+        """Scaled numeric columns then category codes, as one float matrix (``n_numeric_`` first)."""
+        if fit:
+            self._learn_encoding(X)
+            self.gamma_ = 0.5 if self.gamma is None else float(self.gamma)
+            self.n_numeric_ = len(self.numeric_)
+        Xnum, Xcat = self.encode(X)
+        return np.hstack([Xnum, Xcat.astype(float)])
+
+    def _rows(self, X: pd.DataFrame, matrix: np.ndarray, rs: np.random.RandomState) -> tuple[np.ndarray, np.ndarray]:
+        """Choose k on a stratified selection sample of the stratified fit sample."""
+        self.fit_sample_ = self._sample(X, np.arange(len(X)), self.fit_sample_size, rs)
+        if len(self.fit_sample_) < len(X):
+            self.notes_.append(f"fitted on a stratified sample of {len(self.fit_sample_):,} of {len(X):,} customers; "
+                               "all are assigned to the nearest prototype.")
+        return self._sample(X, self.fit_sample_, self.selection_sample_size, rs), self.fit_sample_
+
+    def _make_model(self, k: int, seed: int) -> _Prototypes:
+        return _Prototypes(k, self.n_numeric_, self.gamma_, self.n_init, self.max_iter, seed)
+
+    def _silhouette(self, data: np.ndarray, labels: np.ndarray, rs: np.random.RandomState) -> float:
+        n = self.n_numeric_
+        return gower_silhouette(data[:, :n], data[:, n:].astype(np.int64), labels, sample_size=self.selection_sample_size, random_state=rs)
+
     def _strata(self, X: pd.DataFrame) -> pd.DataFrame | None:
         cols = list(self.strata) if self.strata else (["life_stage"] if "life_stage" in self.categorical_ else self.categorical_[:1])
         cols = [c for c in cols if c in X]
@@ -578,75 +608,6 @@ class DemographicSegmenter(ClusterMixin, BaseEstimator):
         if strata is None:
             return np.sort(rs.choice(positions, size=min(n, len(positions)), replace=False))
         return positions[stratified_sample(strata, n, random_state=rs)]
-
-    def fit(self, X: pd.DataFrame, y: Any = None) -> DemographicSegmenter:
-        """Choose k on the selection sample, fit on the fit sample, assign every row.
-
-        Parameters
-        ----------
-        X : DataFrame
-            Attributes (e.g. :attr:`DemographicAttributes.frame`): numeric dtypes are numeric,
-            anything else categorical.
-
-        Returns
-        -------
-        self
-
-        Raises
-        ------
-        ValueError
-            When there are fewer than 3 distinct customer profiles (nothing to segment).
-        """
-        rs = check_random_state(self.random_state)
-        self.notes_: list[str] = []
-        self._learn_encoding(X)
-        self.gamma_ = 0.5 if self.gamma is None else float(self.gamma)
-        Xnum, Xcat = self.encode(X)
-        n_numeric = Xnum.shape[1]
-        matrix = np.hstack([Xnum, Xcat.astype(float)])
-        everyone = np.arange(len(X))
-        self.fit_sample_ = self._sample(X, everyone, self.fit_sample_size, rs)
-        if len(self.fit_sample_) < len(X):
-            self.notes_.append(f"fitted on a stratified sample of {len(self.fit_sample_):,} of {len(X):,} customers; all are assigned to the nearest prototype.")
-        selection = self._sample(X, self.fit_sample_, self.selection_sample_size, rs)
-        n_distinct = len(np.unique(np.round(matrix[selection], 9), axis=0))
-        ks, feasible = candidate_ks(self.k_range, self.n_clusters, n_distinct)
-        if not feasible:
-            raise ValueError(
-                f"only {n_distinct} distinct customer profile(s) in the demographic attributes: at least 3 are needed "
-                f"to compare segmentations (k from {self.k_range[0]}). Add attributes (params.10_demographic.numeric / categorical) or "
-                f"check that the columns are mapped under columns.customers."
-            )
-        if len(feasible) < len(ks):
-            self.notes_.append(
-                f"only {n_distinct} distinct customer profiles in the selection sample, so k is limited to "
-                f"{min(feasible)}..{max(feasible)} (asked for {min(ks)}..{max(ks)})."
-            )
-        fixed = int(self.n_clusters) if self.n_clusters is not None and self.n_clusters in feasible else None
-        if self.n_clusters is not None and fixed is None:
-            self.notes_.append(f"k={self.n_clusters} was asked for but there are only {n_distinct} distinct profiles; k is chosen from {feasible} instead.")
-
-        def make_model(k: int, seed: int) -> _Prototypes:
-            return _Prototypes(k, n_numeric, self.gamma_, self.n_init, self.max_iter, seed)
-
-        def silhouette(data: np.ndarray, labels: np.ndarray, r: np.random.RandomState) -> float:
-            return gower_silhouette(data[:, :n_numeric], data[:, n_numeric:].astype(np.int64), labels,
-                                    sample_size=self.selection_sample_size, random_state=r)
-
-        evidence, _ = evaluate_k(make_model, matrix[selection], feasible, silhouette=silhouette, n_bootstrap=self.n_bootstrap,
-                                 random_state=int(rs.randint(0, 2**31 - 1)))
-        self.k_choice_: KChoice = choose_k(evidence, fixed_k=fixed, min_segment_pct=self.min_segment_pct)
-        self.model_ = make_model(self.k_choice_.k, int(rs.randint(0, 2**31 - 1))).fit(matrix[self.fit_sample_])
-        raw = self.model_.predict(matrix)
-        self._order = size_order(raw, len(self.model_.centroids_) or len(self.model_.modes_))
-        self.labels_ = self._order[raw]
-        return self
-
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
-        """Segment (0 = largest) of each row: the nearest prototype, vectorised."""
-        check_is_fitted(self, "model_")
-        Xnum, Xcat = self.encode(X)
-        return self._order[self.model_.predict(np.hstack([Xnum, Xcat.astype(float)]))]
 
     def prototypes(self) -> pd.DataFrame:
         """The prototype of each segment in the data's own units (numeric centres, categorical modes)."""
@@ -748,21 +709,20 @@ def profile_segments(attributes: DemographicAttributes, labels: pd.Series, value
 # ------------------------------------------------------------------------------------------
 
 
-@dataclass
-class DemographicResult(KChoiceResult):
+@dataclass(kw_only=True)
+class DemographicResult(SegmentationResult):
     """Everything the demographic page shows and saves.
 
     ``available`` is False (with ``message``) when the data hold no usable demographic attribute;
     the other fields are then empty.
     """
 
-    available: bool
-    message: str
-    notes: list[str]
+    basis: ClassVar[str] = "demographic"
+    title: ClassVar[str] = "Demographic segments"
+
     attributes: DemographicAttributes | None = None
     model: DemographicSegmenter | None = None
     labels: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["customer_id", "demographic_segment"]))
-    profiles: pd.DataFrame = field(default_factory=pd.DataFrame)
     lift: pd.DataFrame = field(default_factory=pd.DataFrame)
     traits: pd.DataFrame = field(default_factory=pd.DataFrame)
     prototypes: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -816,26 +776,18 @@ class DemographicResult(KChoiceResult):
             text += f"; {who} worth the most per customer ({best.revenue_per_customer / avg:.1f}x the average)"
         return text + "."
 
-    def summary(self) -> dict[str, Any]:
-        """Headline facts for the run's index page."""
-        if not self.available:
-            return {"title": "Demographic segments", "lines": [self.message]}
+    def summary_lines(self) -> list[str]:
         ev = self.evidence.set_index("k").loc[self.k_choice.k]
         lines = [(f"{len(self.profiles)} demographic segments of {int(self.profiles['customers'].sum()):,} customers "
                   f"(k chosen from evidence: silhouette {ev['silhouette']:.2f}, stability {ev['stability_ari']:.2f}).")]
         lines += [f"{r.segment}: {r.customers_pct:.0f}% of customers" + (f", {r.revenue_pct:.0f}% of value" if pd.notna(r.revenue_pct) else "")
                   for r in self.profiles.itertuples()]
-        return {"title": "Demographic segments", "lines": lines}
+        return lines
 
-    def model_payload(self) -> dict[str, Any]:
-        """Fitted parameters for the run manifest (``models.demographic``)."""
-        if not self.available:
-            return {"available": False, "message": self.message}
+    def payload(self) -> dict[str, Any]:
         m = self.model
         return {
             "method": "kprototypes" if m.numeric_ and m.categorical_ else ("kmodes" if m.categorical_ else "kmeans"),
-            "k": self.k_choice.k,
-            "k_reason": self.k_choice.reason,
             "gamma": m.gamma_,
             "numeric": m.numeric_,
             "log_transformed": m.log_columns_,
@@ -845,8 +797,6 @@ class DemographicResult(KChoiceResult):
             "numeric_median": dict(zip(m.numeric_, m.medians_.tolist())),
             "fit_sample": len(m.fit_sample_),
             "prototypes": self.prototypes.to_dict(orient="records"),
-            "evidence": self.evidence.to_dict(orient="records"),
-            "notes": self.notes,
         }
 
 
@@ -902,10 +852,10 @@ def segment_demographic(
     notes = list(attributes.notes)
     if not attributes.available:
         considered = list(numeric or DEFAULT_NUMERIC) + list(categorical or DEFAULT_CATEGORICAL)
-        return DemographicResult(False, (
+        return DemographicResult(available=False, message=(
             "Demographic segmentation is not available in this data: none of the attributes "
             f"{considered} is present with at least two distinct values. Map them under columns.customers "
-            "in the run config to enable this page."), notes, attributes)
+            "in the run config to enable this page."), notes=notes, attributes=attributes)
     n = len(attributes.frame)
     model = DemographicSegmenter(
         n_clusters=k, k_range=k_range, gamma=gamma, n_init=n_init, fit_sample_size=fit_sample_size,
@@ -914,8 +864,11 @@ def segment_demographic(
     )
     try:
         model.fit(attributes.frame)
+    except InfeasibleK:
+        raise
     except ValueError as exc:
-        return DemographicResult(False, f"Demographic segmentation is not possible on this data: {exc}", notes, attributes)
+        return DemographicResult(available=False, message=f"Demographic segmentation is not possible on this data: {exc}",
+                                 notes=notes, attributes=attributes)
     notes += model.notes_
     clusters = pd.Series(model.labels_, index=attributes.frame.index)
     lift = lift_table(attributes.descriptive, clusters)
@@ -931,5 +884,6 @@ def segment_demographic(
     prototypes = model.prototypes()
     prototypes.insert(0, "segment", names.reindex(prototypes.index).to_numpy())
     out_labels = pd.DataFrame({"customer_id": labels.index.to_numpy(), "demographic_segment": labels.to_numpy()})
-    return DemographicResult(True, "", notes, attributes, model, out_labels, profiles, lift_named, traits_named,
-                             prototypes, value_source)
+    return DemographicResult(available=True, notes=notes, attributes=attributes, model=model, labels=out_labels,
+                             profiles=profiles, lift=lift_named, traits=traits_named, prototypes=prototypes,
+                             value_source=value_source)

@@ -20,17 +20,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.cluster import KMeans
-from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted
 
-from .common import MISSING, add_shares, customer_value, segment_sizes, size_order, unique_names
-from .selection import KChoice, KChoiceResult, candidate_ks, choose_k, evaluate_k
+from .base import BaseSegmenter, InfeasibleK, SegmentationResult, Verdict, rules_verdict
+from .common import MISSING, add_shares, customer_value, segment_sizes, unique_names
 
 #: Administrative levels, coarsest first.
 LEVELS: tuple[str, ...] = ("country", "region", "state", "city")
@@ -421,7 +418,7 @@ def haversine_km(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.
     return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0, 1)))
 
 
-class SpatialClusters(ClusterMixin, BaseEstimator):
+class SpatialClusters(BaseSegmenter):
     """k-means on customer coordinates placed on the unit sphere, k chosen from evidence.
 
     Parameters
@@ -456,51 +453,48 @@ class SpatialClusters(ClusterMixin, BaseEstimator):
     (2, [50, 30])
     """
 
+    basis = "geographic"
+    notebook = "11_geographic"
+    _distinct_what = "locations"
+
     def __init__(self, n_clusters: int | None = None, k_range: tuple[int, int] = (2, 10), n_bootstrap: int = 5,
-                 sample_size: int = 3000, min_segment_pct: float = 2.0, random_state: int | None = None):
+                 sample_size: int = 3000, min_segment_pct: float = 2.0, n_reference: int = 3, random_state: int | None = None):
         self.n_clusters = n_clusters
         self.k_range = k_range
         self.n_bootstrap = n_bootstrap
         self.sample_size = sample_size
         self.min_segment_pct = min_segment_pct
+        self.n_reference = n_reference
         self.random_state = random_state
 
     @staticmethod
     def _points(coords: pd.DataFrame) -> np.ndarray:
         return to_unit_sphere(coords["latitude"].to_numpy(dtype=float), coords["longitude"].to_numpy(dtype=float))
 
+    def _encode(self, coords: pd.DataFrame, fit: bool) -> np.ndarray:
+        return self._points(coords)
+
+    def _rows(self, coords: pd.DataFrame, matrix: np.ndarray, rs: np.random.RandomState) -> tuple[np.ndarray, np.ndarray]:
+        """Evaluate k on a random sample of ``sample_size`` locations; fit the final model on all."""
+        every = np.arange(len(matrix))
+        if len(matrix) <= self.sample_size:
+            return every, every
+        return np.sort(rs.choice(len(matrix), size=self.sample_size, replace=False)), every
+
+    def _make_model(self, k: int, seed: int) -> KMeans:
+        return KMeans(n_clusters=k, n_init=4, random_state=seed)
+
     def fit(self, coords: pd.DataFrame, y: Any = None) -> SpatialClusters:
         """Fit on ``latitude`` / ``longitude`` (degrees, no missing values)."""
-        rs = check_random_state(self.random_state)
-        X = self._points(coords)
-        self.notes_: list[str] = []
-        sample = np.sort(rs.choice(len(X), size=self.sample_size, replace=False)) if len(X) > self.sample_size else np.arange(len(X))
-        n_distinct = len(np.unique(np.round(X[sample], 7), axis=0))
-        ks, feasible = candidate_ks(self.k_range, self.n_clusters, n_distinct)
-        if not feasible:
-            raise ValueError(f"only {n_distinct} distinct locations: at least 3 are needed for spatial clusters")
-        if len(feasible) < len(ks):
-            self.notes_.append(f"only {n_distinct} distinct locations, so k is limited to {min(feasible)}..{max(feasible)}.")
-
-        def make_model(k: int, seed: int) -> KMeans:
-            return KMeans(n_clusters=k, n_init=4, random_state=seed)
-
-        evidence, _ = evaluate_k(make_model, X[sample], feasible, n_bootstrap=self.n_bootstrap, sample_size=self.sample_size,
-                                 random_state=int(rs.randint(0, 2**31 - 1)))
-        fixed = int(self.n_clusters) if self.n_clusters in feasible else None
-        self.k_choice_: KChoice = choose_k(evidence, fixed_k=fixed, min_segment_pct=self.min_segment_pct)
-        self.kmeans_ = KMeans(n_clusters=self.k_choice_.k, n_init=10, random_state=int(rs.randint(0, 2**31 - 1))).fit(X)
-        self._order = size_order(self.kmeans_.labels_, self.k_choice_.k)
-        self.labels_ = self._order[self.kmeans_.labels_]
+        super().fit(coords)
         order = np.argsort(self._order)  # raw cluster of each segment id, largest first
-        lat, lon = from_unit_sphere(self.kmeans_.cluster_centers_[order])
+        lat, lon = from_unit_sphere(self.model_.cluster_centers_[order])
         self.centres_ = pd.DataFrame({"latitude": lat, "longitude": lon}, index=pd.RangeIndex(len(order), name="cluster"))
         return self
 
-    def predict(self, coords: pd.DataFrame) -> np.ndarray:
-        """Nearest cluster (0 = largest) of each location."""
-        check_is_fitted(self, "kmeans_")
-        return self._order[self.kmeans_.predict(self._points(coords))]
+    @property
+    def kmeans_(self) -> KMeans:
+        return self.model_
 
 
 def _dominant(values: pd.Series, groups: pd.Series) -> pd.DataFrame:
@@ -581,14 +575,15 @@ def _describe(profiles: pd.DataFrame) -> pd.Series:
 # ------------------------------------------------------------------------------------------
 
 
-@dataclass
-class GeographicResult(KChoiceResult):
+@dataclass(kw_only=True)
+class GeographicResult(SegmentationResult):
     """Everything the geographic page shows and saves (``available`` False with ``message`` when
-    the data hold no location)."""
+    the data hold no location). ``model`` is the fitted :class:`SpatialClusters` when segments are
+    clusters of coordinates, None when they are areas."""
 
-    available: bool
-    message: str
-    notes: list[str]
+    basis: ClassVar[str] = "geographic"
+    title: ClassVar[str] = "Geographic segments"
+
     method: str = ""
     reason: str = ""
     customers: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -596,10 +591,12 @@ class GeographicResult(KChoiceResult):
     rollups: dict[str, pd.DataFrame] = field(default_factory=dict)
     splits: dict[str, pd.DataFrame] = field(default_factory=dict)
     labels: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["customer_id", "geographic_segment"]))
-    profiles: pd.DataFrame = field(default_factory=pd.DataFrame)
     model: SpatialClusters | None = None
     growth_note: str = ""
     value_source: str = ""
+
+    def _rules_verdict(self) -> Verdict | None:
+        return rules_verdict(f"{self.method}, small areas pooled")
 
     @property
     def main_level(self) -> str:
@@ -651,23 +648,18 @@ class GeographicResult(KChoiceResult):
             text += f"; {g[level]} grew fastest ({g.growth_pct:+.0f}% in the last 12 months against the 12 before)"
         return text + "."
 
-    def summary(self) -> dict[str, Any]:
-        if not self.available:
-            return {"title": "Geographic segments", "lines": [self.message]}
+    def summary_lines(self) -> list[str]:
         how = (f"spatial clusters of customers' coordinates, k={self.k_choice.k} chosen from evidence" if self.model is not None
                else f"areas ({self.method.split(': ')[-1]} level, small areas pooled)")
         lines = [f"{len(self.profiles)} geographic segments: {how}. {self.interpretation()}"]
         lines += [f"{r.segment}: {r.customers_pct:.0f}% of customers" + (f", {r.revenue_pct:.0f}% of revenue" if pd.notna(r.revenue_pct) else "")
                   for r in self.profiles.head(8).itertuples()]
-        return {"title": "Geographic segments", "lines": lines}
+        return lines
 
-    def model_payload(self) -> dict[str, Any]:
-        if not self.available:
-            return {"available": False, "message": self.message}
-        payload: dict[str, Any] = {"method": self.method, "reason": self.reason, "levels": self.levels, "notes": self.notes}
+    def payload(self) -> dict[str, Any]:
+        payload: dict[str, Any] = {"method": self.method, "reason": self.reason, "levels": self.levels}
         if self.model is not None:
-            payload.update(k=self.k_choice.k, centres=self.model.centres_.reset_index().to_dict(orient="records"),
-                           evidence=self.evidence.to_dict(orient="records"))
+            payload["centres"] = self.model.centres_.reset_index().to_dict(orient="records")
         return payload
 
 
@@ -716,9 +708,9 @@ def segment_geographic(
     present = levels_present(customers)
     has_coords = {"latitude", "longitude"} <= set(customers.columns) and customers[["latitude", "longitude"]].notna().all(axis=1).any()
     if not present and not has_coords:
-        return GeographicResult(False, (
+        return GeographicResult(available=False, message=(
             "Geographic segmentation is not available in this data: the customer table has no country, region, state, "
-            "city or latitude/longitude. Map them under columns.customers (or columns.transactions) in the run config."), notes)
+            "city or latitude/longitude. Map them under columns.customers (or columns.transactions) in the run config."), notes=notes)
     value, value_source = customer_value(customers, transactions, spend)
     windows, growth_note = revenue_windows(transactions, as_of)
     population, population_level = None, None
@@ -738,6 +730,8 @@ def segment_geographic(
                                 random_state=random_state)
         try:
             model.fit(customers.loc[located, ["latitude", "longitude"]])
+        except InfeasibleK:
+            raise
         except ValueError as exc:
             notes.append(f"Spatial clusters not possible: {exc}; using areas instead.")
             model = None
@@ -760,5 +754,6 @@ def segment_geographic(
     out_labels = pd.DataFrame({"customer_id": labels.index.to_numpy(), "geographic_segment": labels.to_numpy()})
     if windows is None:
         notes.append(growth_note[0].upper() + growth_note[1:] + ".")
-    return GeographicResult(True, "", notes, method, reason, customers, present, rollups, splits, out_labels, profiles,
-                            model, growth_note, value_source)
+    return GeographicResult(available=True, notes=notes, method=method, reason=reason, customers=customers, levels=present,
+                            rollups=rollups, splits=splits, labels=out_labels, profiles=profiles, model=model,
+                            growth_note=growth_note, value_source=value_source)

@@ -23,20 +23,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.cluster import KMeans
 from sklearn.decomposition import FactorAnalysis
 from sklearn.mixture import GaussianMixture
-from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from ..features import slug
-from .common import customer_value, segment_sizes, size_order, unique_names
-from .selection import KChoice, KChoiceResult, candidate_ks, choose_k, evaluate_k
+from .base import BaseSegmenter, InfeasibleK, SegmentationResult
+from .common import customer_value, segment_sizes, unique_names
 
 #: Columns of the segment profiles (``exports/segments.csv`` rows of basis ``psychographic``).
 PROFILE_COLUMNS: dict[str, str] = {
@@ -360,8 +359,11 @@ class _Mixture(GaussianMixture):
         return self
 
 
-class PsychographicClusters(ClusterMixin, BaseEstimator):
+class PsychographicClusters(BaseSegmenter):
     """k-means (or Gaussian mixture) on factor scores, k chosen from evidence.
+
+    The shared fit (candidate k, evidence, verdict, refit, size order) is
+    :class:`analysis.segment.base.BaseSegmenter`'s.
 
     Parameters
     ----------
@@ -370,54 +372,41 @@ class PsychographicClusters(ClusterMixin, BaseEstimator):
     k_range : tuple of int
     n_bootstrap : int
     min_segment_pct : float
+    n_reference : int
     random_state : int, optional
 
     Attributes
     ----------
     k_choice_ : KChoice
         For k-means the cost is the inertia; for a mixture, its BIC.
+    verdict_ : Verdict
     model_ : KMeans or GaussianMixture
     labels_ : ndarray (0 = largest segment)
     """
 
+    basis = "psychographic"
+    notebook = "12_psychographic"
+    _distinct_what = "answer patterns"
+
     def __init__(self, method: str = "kmeans", n_clusters: int | None = None, k_range: tuple[int, int] = (2, 8),
-                 n_bootstrap: int = 5, min_segment_pct: float = 2.0, random_state: int | None = None):
+                 n_bootstrap: int = 5, min_segment_pct: float = 2.0, n_reference: int = 3, random_state: int | None = None):
         self.method = method
         self.n_clusters = n_clusters
         self.k_range = k_range
         self.n_bootstrap = n_bootstrap
         self.min_segment_pct = min_segment_pct
+        self.n_reference = n_reference
         self.random_state = random_state
 
-    def _make(self, k: int, seed: int) -> Any:
+    def _encode(self, scores: pd.DataFrame, fit: bool) -> np.ndarray:
+        return np.asarray(scores, dtype=float)
+
+    def _make_model(self, k: int, seed: int) -> Any:
         if self.method == "gmm":
             return _Mixture(n_components=k, n_init=2, random_state=seed)
         if self.method != "kmeans":
             raise ValueError(f"method={self.method!r}: use 'kmeans' or 'gmm' (params.12_psychographic.method).")
         return KMeans(n_clusters=k, n_init=10, random_state=seed)
-
-    def fit(self, scores: pd.DataFrame, y: Any = None) -> PsychographicClusters:
-        rs = check_random_state(self.random_state)
-        X = np.asarray(scores, dtype=float)
-        self.notes_: list[str] = []
-        n_distinct = len(np.unique(np.round(X, 9), axis=0))
-        ks, feasible = candidate_ks(self.k_range, self.n_clusters, n_distinct)
-        if not feasible:
-            raise ValueError(f"only {n_distinct} distinct answer patterns: at least 3 are needed to compare segmentations")
-        if len(feasible) < len(ks):
-            self.notes_.append(f"only {n_distinct} distinct answer patterns, so k is limited to {min(feasible)}..{max(feasible)}.")
-        evidence, _ = evaluate_k(self._make, X, feasible, n_bootstrap=self.n_bootstrap, random_state=int(rs.randint(0, 2**31 - 1)))
-        fixed = int(self.n_clusters) if self.n_clusters in feasible else None
-        self.k_choice_: KChoice = choose_k(evidence, fixed_k=fixed, min_segment_pct=self.min_segment_pct)
-        self.model_ = self._make(self.k_choice_.k, int(rs.randint(0, 2**31 - 1))).fit(X)
-        raw = self.model_.predict(X)
-        self._order = size_order(raw, self.k_choice_.k)
-        self.labels_ = self._order[raw]
-        return self
-
-    def predict(self, scores: pd.DataFrame) -> np.ndarray:
-        check_is_fitted(self, "model_")
-        return self._order[self.model_.predict(np.asarray(scores, dtype=float))]
 
 
 def describe_segments(scores: pd.DataFrame, labels: np.ndarray | pd.Series, *, threshold: float = 0.5, max_traits: int = 2) -> pd.DataFrame:
@@ -456,26 +445,28 @@ def describe_segments(scores: pd.DataFrame, labels: np.ndarray | pd.Series, *, t
 # ------------------------------------------------------------------------------------------
 
 
-@dataclass
-class PsychographicResult(KChoiceResult):
+@dataclass(kw_only=True)
+class PsychographicResult(SegmentationResult):
     """Everything the psychographic page shows and saves (``available`` False with ``message``
-    when the run has no usable survey)."""
+    when the run has no usable survey). ``model`` is the fitted :class:`PsychographicClusters`
+    (on the scores of ``factors``)."""
 
-    _k_choice_model = "clusters"
+    basis: ClassVar[str] = "psychographic"
+    title: ClassVar[str] = "Psychographic segments"
 
-    available: bool
-    message: str
-    notes: list[str]
     responses: SurveyResponses | None = None
     reliability: pd.DataFrame = field(default_factory=pd.DataFrame)
     reliability_source: str = ""
     factors: PsychographicFactors | None = None
     scores: pd.DataFrame = field(default_factory=pd.DataFrame)
-    clusters: PsychographicClusters | None = None
+    model: PsychographicClusters | None = None
     labels: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["customer_id", "psychographic_segment"]))
-    profiles: pd.DataFrame = field(default_factory=pd.DataFrame)
     value_source: str = ""
     reverse: list[str] = field(default_factory=list)
+
+    @property
+    def clusters(self) -> PsychographicClusters | None:
+        return self.model
 
     def loadings_table(self, max_chars: int = 60) -> pd.DataFrame:
         """Loadings (items x factors), items grouped by their main factor and labelled with their
@@ -518,29 +509,21 @@ class PsychographicResult(KChoiceResult):
             text += f". '{best.segment}' spends the most per customer ({best.revenue_per_customer / avg:.2f}x the respondents' average)"
         return text + "."
 
-    def summary(self) -> dict[str, Any]:
-        if not self.available:
-            return {"title": "Psychographic segments", "lines": [self.message]}
+    def summary_lines(self) -> list[str]:
         lines = [(f"{len(self.profiles)} psychographic segments of {len(self.scores):,} survey respondents on "
                   f"{self.factors.n_factors_} factors ({', '.join(self.factors.factor_names_)}); scale reliability (alpha) "
                   f"{self.reliability['alpha'].min():.2f}-{self.reliability['alpha'].max():.2f}.")]
         lines += [f"{r.segment}: {r.customers_pct:.0f}% of respondents" for r in self.profiles.itertuples()]
-        return {"title": "Psychographic segments", "lines": lines}
+        return lines
 
-    def model_payload(self) -> dict[str, Any]:
-        if not self.available:
-            return {"available": False, "message": self.message}
+    def payload(self) -> dict[str, Any]:
         return {
             "factors": self.factors.factor_names_,
             "n_factors_reason": self.factors.n_factors_reason_,
             "eigenvalues": self.factors.eigenvalues_.round(4).tolist(),
             "loadings": self.factors.loadings_.round(4).to_dict(),
             "reliability": self.reliability.to_dict(orient="records"),
-            "method": self.clusters.method,
-            "k": self.k_choice.k,
-            "k_reason": self.k_choice.reason,
-            "evidence": self.evidence.to_dict(orient="records"),
-            "notes": self.notes,
+            "method": self.model.method,
         }
 
 
@@ -594,12 +577,12 @@ def segment_psychographic(
     PsychographicResult
     """
     if survey is None or len(survey) == 0:
-        return PsychographicResult(False, (
+        return PsychographicResult(available=False, message=(
             "Psychographic segmentation is not available in this data: the run has no survey. Add a survey source "
-            "(sources.survey) with Likert items listed under survey.items in the run config to enable this page."), [])
+            "(sources.survey) with Likert items listed under survey.items in the run config to enable this page."))
     items = list(items or [c for c in survey.columns if c not in ("customer_id", "response_date")])
     if len(items) < 3:
-        return PsychographicResult(False, f"Psychographic segmentation needs at least 3 survey items; the config lists {items}.", [])
+        return PsychographicResult(available=False, message=f"Psychographic segmentation needs at least 3 survey items; the config lists {items}.")
     ids = customers["customer_id"].astype(str) if customers is not None else None
     responses = prepare_responses(survey, items, scales=scales, min_answered=min_answered, customer_ids=ids)
     notes = list(responses.notes)
@@ -608,9 +591,9 @@ def segment_psychographic(
         notes.append(f"Items with a single answer for every respondent are left out of the factors: {constant}.")
     usable = [c for c in items if c not in constant]
     if len(responses.answers) < 10 or len(usable) < 3:
-        return PsychographicResult(False, (
+        return PsychographicResult(available=False, message=(
             f"Psychographic segmentation is not possible: {len(responses.answers)} usable respondents and {len(usable)} items "
-            "with varied answers (at least 10 and 3 are needed)."), notes, responses)
+            "with varied answers (at least 10 and 3 are needed)."), notes=notes, responses=responses)
     factors = PsychographicFactors(n_factors=n_factors, scales=scales, item_labels=item_labels, random_state=random_state)
     factors.fit(responses.answers[usable])
     scales_used = {n: [i for i in its if i in usable] for n, its in (scales or {}).items()} or factors.item_scales()
@@ -622,8 +605,11 @@ def segment_psychographic(
                                      min_segment_pct=max(2.0, 100.0 * min_segment_size / n), random_state=random_state)
     try:
         clusters.fit(scores)
+    except InfeasibleK:
+        raise
     except ValueError as exc:
-        return PsychographicResult(False, f"Psychographic segments are not possible: {exc}.", notes, responses, rel, source, factors, scores)
+        return PsychographicResult(available=False, message=f"Psychographic segments are not possible: {exc}.", notes=notes,
+                                   responses=responses, reliability=rel, reliability_source=source, factors=factors, scores=scores)
     notes += clusters.notes_
     described = describe_segments(scores, clusters.labels_)
     labels = pd.Series(described["segment"].reindex(clusters.labels_).to_numpy(), index=scores.index)
@@ -639,5 +625,6 @@ def segment_psychographic(
     out_labels = pd.DataFrame({"customer_id": scores.index.to_numpy(), "psychographic_segment": labels.to_numpy()})
     for factor in scores.columns:
         out_labels[f"factor_{slug(factor)}"] = scores[factor].round(4).to_numpy()
-    return PsychographicResult(True, "", notes, responses, rel, source, factors, scores, clusters, out_labels, profiles, value_source,
-                               list(reverse or []))
+    return PsychographicResult(available=True, notes=notes, responses=responses, reliability=rel, reliability_source=source,
+                               factors=factors, scores=scores, model=clusters, labels=out_labels, profiles=profiles,
+                               value_source=value_source, reverse=list(reverse or []))

@@ -33,25 +33,6 @@ class KChoice:
     reason: str
 
 
-class KChoiceResult:
-    """Mixin for a basis's result dataclass: ``k_choice`` and ``evidence`` of its fitted model.
-
-    The fitted estimator (with a ``k_choice_``) is read from the attribute named by
-    ``_k_choice_model`` (default ``model``); both are None / empty when nothing was fitted.
-    """
-
-    _k_choice_model = "model"
-
-    @property
-    def k_choice(self) -> KChoice | None:
-        model = getattr(self, self._k_choice_model)
-        return model.k_choice_ if model is not None else None
-
-    @property
-    def evidence(self) -> pd.DataFrame:
-        return self.k_choice.evidence if self.k_choice is not None else pd.DataFrame()
-
-
 def candidate_ks(k_range: tuple[int, int], n_clusters: int | None, n_distinct: int) -> tuple[list[int], list[int]]:
     """The k to compare and those the data allow.
 
