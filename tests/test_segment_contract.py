@@ -13,6 +13,7 @@ from threadpoolctl import threadpool_limits
 from analysis import contract, features, io, workspace
 from analysis.config import load_config
 from analysis.segment import base, behavioral, registry
+
 from .conftest import SAMPLE_CONFIG
 
 TRUTH = SAMPLE_CONFIG.parent.parent / "data" / "sample" / "truth.csv"
