@@ -9,7 +9,7 @@ from analysis import contract, features, io, workspace
 from analysis.config import load_config
 from analysis.segment import behavioral
 
-from .conftest import SAMPLE_CONFIG
+from .conftest import SAMPLE_CONFIG, shared_path
 
 
 @pytest.fixture(scope="module")
@@ -28,22 +28,71 @@ def test_rfm_scores_quintiles_and_ties():
     s = behavioral.rfm_scores(f)
     assert s["r_score"].tolist() == [5, 5, 4, 4, 3, 3, 2, 2, 1, 1]  # recent = high
     assert s["m_score"].tolist() == [1, 1, 2, 2, 3, 3, 4, 4, 5, 5]
-    assert s["f_score"].iloc[:6].nunique() == 1  # ties share a score
+    assert s["f_score"].tolist() == [1] * 6 + [2, 3, 4, 5]  # ties share a score, and no level is skipped
     fixed = behavioral.rfm_scores(f, edges={"r": [2.5, 5.5]})
     assert fixed["r_score"].tolist() == [3, 3, 2, 2, 2, 1, 1, 1, 1, 1]
+    assert fixed.attrs["edges"]["r"] == [2.5, 5.5]
 
 
-def test_rfm_rules_first_match_and_editable():
-    scores = pd.DataFrame({"r_score": [5, 1, 5, 3], "f_score": [5, 5, 1, 3], "m_score": [5, 5, 1, 3]})
+def test_tied_frequencies_still_use_every_score_level():
+    """52% one-order customers (as on CDNOW): average-rank-then-ceiling gave only F = 2, 4, 5."""
+    rng = np.random.default_rng(3)
+    freq = np.r_[np.ones(520), rng.integers(2, 30, 480)].astype(float)
+    f = pd.DataFrame({"recency_days": rng.uniform(1, 500, 1000), "frequency": freq, "total_spend": rng.lognormal(4, 1, 1000)})
+    s = behavioral.rfm_scores(f)
+    assert sorted(s["f_score"].unique()) == [1, 2, 3, 4, 5]
+    assert (s.loc[freq == 1, "f_score"] == 1).all()
+    assert s["r_score"].value_counts().min() >= 195 and s["m_score"].value_counts().min() >= 195
+
+
+def test_few_distinct_values_are_said():
+    f = pd.DataFrame({"recency_days": np.arange(10.0), "frequency": [1.0, 2.0] * 5, "total_spend": np.arange(10.0)})
+    s = behavioral.rfm_scores(f)
+    assert sorted(s["f_score"].unique()) == [1, 2]
+    assert any("frequency takes only 2 distinct values" in n and "F uses 2 of the 5" in n for n in s.attrs["notes"])
+
+
+def test_default_rules_cover_every_score_combination_exactly_once():
     rules = io.read_yaml(None, "rfm_segments.yaml")
-    assert behavioral.rfm_segments(scores, rules).tolist() == ["Champions", "Can't lose them", "New", "Loyal"]
-    custom = {"rules": [{"segment": "VIP", "r": [4, 5], "f": [4, 5]}]}
-    assert behavioral.rfm_segments(scores, custom).tolist() == ["VIP", "Other", "Other", "Other"]
-
-
-def test_default_rules_cover_every_score_cell():
+    behavioral.check_rules(rules)  # raises on a gap or an overlap
     grid = pd.DataFrame([(r, f, m) for r in range(1, 6) for f in range(1, 6) for m in range(1, 6)], columns=["r_score", "f_score", "m_score"])
-    assert (behavioral.rfm_segments(grid, io.read_yaml(None, "rfm_segments.yaml")) != "Other").all()
+    hits = sum(
+        grid["r_score"].between(*rule.get("r", (1, 5))) & grid["f_score"].between(*rule.get("f", (1, 5)))
+        & grid["m_score"].between(*rule.get("m", (1, 5)))
+        for rule in rules["rules"]
+    )
+    assert len(grid) == 125 and (hits == 1).all()
+    names = behavioral.rule_grid(rules)
+    assert names.loc[5, 5] == "Champions" and names.loc[1, 1] == "Lost" and names.loc[1, 5] == "New"
+    assert names.loc[1, 3] == "About to sleep / Need attention"
+    assert names.loc[3, 4] == "Potential loyalist"  # reachable now (it was shadowed by Loyal)
+
+
+def test_rules_with_gaps_or_overlaps_are_refused():
+    scores = pd.DataFrame({"r_score": [5, 1], "f_score": [5, 5], "m_score": [5, 5]})
+    with pytest.raises(ValueError, match=r"match no rule: 111, 112"):
+        behavioral.rfm_segments(scores, {"rules": [{"segment": "VIP", "r": [4, 5], "f": [4, 5]}]})
+    overlapping = {"rules": [{"segment": "All"}, {"segment": "VIP", "r": [5, 5]}]}
+    with pytest.raises(ValueError, match=r"25 match more than one rule"):
+        behavioral.rfm_segments(scores, overlapping)
+    custom = {"scores": 5, "rules": [{"segment": "Recent", "r": [3, 5]}, {"segment": "Old", "r": [1, 2]}]}
+    assert behavioral.rfm_segments(scores, custom).tolist() == ["Recent", "Old"]
+
+
+@pytest.mark.shared_data
+@pytest.mark.slow
+@pytest.mark.parametrize("config_name", ["cdnow", "online_retail"])
+def test_rfm_on_public_data_uses_every_r_and_m_level_and_no_segment_dominates(config_name):
+    shared_path(config_name)  # skips with the reason when the public data set is absent
+    cfg = load_config(SAMPLE_CONFIG.parent / f"{config_name}.yaml")
+    t = contract.prepare(workspace.read_raw(cfg), cfg).tables
+    feats = features.customer_features(t["transactions"], cfg.as_of)
+    s = behavioral.rfm_scores(feats)
+    for key in ("r", "m"):
+        assert sorted(s[f"{key}_score"].unique()) == [1, 2, 3, 4, 5], key
+    assert s["f_score"].nunique() == min(5, feats["frequency"].nunique())
+    shares = behavioral.rfm_segments(s, io.read_yaml(None, "rfm_segments.yaml")).value_counts(normalize=True)
+    assert shares.max() <= 0.30, shares.round(3).to_dict()
 
 
 def test_behavioral_clusters_recover_planted_segments(sample_features):

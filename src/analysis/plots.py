@@ -103,11 +103,21 @@ def share_bars(summary: pd.DataFrame, share_cols: dict[str, str], title: str, ax
     return ax
 
 
-def rfm_grid(scores: pd.DataFrame, values: pd.Series, title: str = "Customers by recency and frequency score", ax: plt.Axes | None = None) -> plt.Axes:
-    """Heatmap of customer counts by R and F score, annotated; ``values`` colours mean spend."""
-    ax = _ax(ax, (7, 5))
-    grid = scores.assign(v=values).pivot_table(index="f_score", columns="r_score", values="v", aggfunc="size").sort_index(ascending=False)
-    sns.heatmap(grid, annot=True, fmt=".0f", cmap="Blues", cbar_kws={"label": "customers"}, ax=ax)
+def rfm_grid(scores: pd.DataFrame, values: pd.Series, title: str = "Customers by recency and frequency score",
+             ax: plt.Axes | None = None, names: pd.DataFrame | None = None) -> plt.Axes:
+    """Heatmap of customer counts by R and F score, annotated with the count (and, given ``names``
+    from :func:`analysis.segment.behavioral.rule_grid`, the segment each cell gets)."""
+    ax = _ax(ax, (9, 6) if names is not None else (7, 5))
+    grid = scores.assign(v=values).pivot_table(index="f_score", columns="r_score", values="v", aggfunc="size")
+    if names is not None:
+        grid = grid.reindex(index=names.index, columns=names.columns)
+    grid = grid.fillna(0).sort_index(ascending=False)
+    annot = grid.astype(int).astype(str)
+    if names is not None:
+        labels = names.reindex(index=grid.index, columns=grid.columns).fillna("")
+        annot = annot + "\n" + labels.apply(lambda col: col.str.replace(" / ", " /\n", regex=False))
+    sns.heatmap(grid, annot=annot, fmt="", cmap="Blues", cbar_kws={"label": "customers"}, ax=ax,
+                annot_kws={"fontsize": 7 if names is not None else 10})
     ax.set(xlabel="recency score (5 = most recent)", ylabel="frequency score (5 = most orders)", title=title)
     return ax
 

@@ -40,46 +40,135 @@ CLUSTER_FEATURES: dict[str, bool] = {
 # ------------------------------------------------------------------------------------------
 
 
-def _score(values: pd.Series, n: int, edges: list[float] | None, higher_is_better: bool) -> pd.Series:
-    if edges is not None:
-        score = pd.cut(values, bins=[-np.inf, *edges, np.inf], labels=False).astype(int) + 1
-        return score if higher_is_better else (len(edges) + 2 - score)
-    # ties share a score: percentile rank of the average position
-    pct = values.rank(method="average", pct=True, ascending=higher_is_better)
-    return np.ceil(pct * n).clip(1, n).astype(int)
+def tie_aware_edges(values: pd.Series, n: int) -> list[float]:
+    """Inner cut points that split ``values`` into ``n`` groups as equal as ties allow.
+
+    Quantile cut points fall inside runs of tied values (52% of CDNOW customers bought once), so
+    ranking and cutting collapses scores. Here cuts are placed only *between distinct values*:
+    for each target share j/n, the cut between two distinct values whose cumulative share is
+    closest, keeping cuts increasing and leaving one distinct value per remaining group. With
+    fewer than ``n`` distinct values each value is its own group.
+
+    Parameters
+    ----------
+    values : Series
+        Numeric values (missing values are ignored).
+    n : int
+        Number of groups.
+
+    Returns
+    -------
+    list of float
+        Ascending inner edges: a value ``<= edges[i]`` falls in group ``i`` or lower.
+
+    Examples
+    --------
+    >>> tie_aware_edges(pd.Series([1] * 52 + [2] * 20 + [3] * 10 + [4] * 6 + list(range(5, 17))), 5)
+    [1.0, 2.0, 3.0, 4.0]
+    >>> tie_aware_edges(pd.Series(np.arange(100.0)), 4)
+    [24.0, 49.0, 74.0]
+    """
+    counts = values.dropna().value_counts().sort_index()
+    distinct = counts.index.to_numpy(dtype=float)
+    if len(distinct) <= n:
+        return distinct[:-1].tolist()
+    cum = counts.cumsum().to_numpy() / counts.sum()
+    edges, prev = [], -1
+    for j in range(1, n):  # n - 1 cuts (a handful), each a vectorised search
+        lo, hi = prev + 1, len(distinct) - 1 - (n - 1 - j)
+        best = lo + int(np.argmin(np.abs(cum[lo:hi] - j / n)))
+        edges.append(float(distinct[best]))
+        prev = best
+    return edges
+
+
+def _score(values: pd.Series, n: int, edges: list[float], higher_is_better: bool) -> pd.Series:
+    group = np.searchsorted(np.asarray(edges, dtype=float), values.to_numpy(dtype=float), side="left") + 1
+    score = group if higher_is_better else n + 1 - group
+    return pd.Series(np.clip(score, 1, n), index=values.index, dtype=int)
+
+
+#: The feature each RFM score is read from, and whether a higher value scores higher.
+RFM_SOURCES = {"r": ("recency_days", False), "f": ("frequency", True), "m": ("total_spend", True)}
 
 
 def rfm_scores(features: pd.DataFrame, *, n_scores: int = 5, edges: dict[str, list[float]] | None = None) -> pd.DataFrame:
-    """R, F and M scores from ``recency_days``, ``frequency`` and ``total_spend``.
+    """R, F and M scores from ``recency_days``, ``frequency`` and ``total_spend``, robust to ties.
+
+    Scores run 1..``n_scores`` (best = ``n_scores``: most recent, most orders, highest spend).
+    Cut points come from :func:`tie_aware_edges` (as equal groups as ties allow) unless fixed
+    edges are given. The cut points used are in ``result.attrs["edges"]`` (to score later data
+    the same way) and a sentence per score whose levels are not all used in
+    ``result.attrs["notes"]``.
 
     Parameters
     ----------
     features : DataFrame
         Output of :func:`analysis.features.customer_features`.
     n_scores : int
-        Number of quantile bins (5 gives scores 1..5, 5 best).
+        Number of score levels (5 gives scores 1..5).
     edges : dict, optional
         Fixed inner bin edges per score, e.g. ``{"r": [30, 90, 180, 365], ...}`` (recency in days,
-        ascending; a lower recency scores higher). Overrides quantiles for that score.
+        ascending; a lower recency scores higher). Overrides the data's cut points for that score.
 
     Returns
     -------
     DataFrame with ``r_score``, ``f_score``, ``m_score`` and ``rfm_cell`` (e.g. ``"545"``).
     """
-    edges = edges or {}
+    fixed = edges or {}
     out = pd.DataFrame(index=features.index)
-    out["r_score"] = _score(features["recency_days"], n_scores, edges.get("r"), higher_is_better=False)
-    out["f_score"] = _score(features["frequency"], n_scores, edges.get("f"), higher_is_better=True)
-    out["m_score"] = _score(features["total_spend"], n_scores, edges.get("m"), higher_is_better=True)
+    used: dict[str, list[float]] = {}
+    notes: list[str] = []
+    for key, (column, higher_is_better) in RFM_SOURCES.items():
+        cuts = list(fixed[key]) if key in fixed else tie_aware_edges(features[column], n_scores)
+        n = len(cuts) + 1 if key in fixed else n_scores
+        out[f"{key}_score"] = _score(features[column], n, cuts, higher_is_better)
+        used[key] = cuts
+        levels = out[f"{key}_score"].nunique()
+        if key not in fixed and levels < n_scores:
+            notes.append(f"{column.replace('_', ' ')} takes only {features[column].nunique()} distinct values, so "
+                         f"{key.upper()} uses {levels} of the {n_scores} score levels.")
     out["rfm_cell"] = out["r_score"].astype(str) + out["f_score"].astype(str) + out["m_score"].astype(str)
+    out.attrs["edges"] = used
+    out.attrs["notes"] = notes
     return out
 
 
-def rfm_segments(scores: pd.DataFrame, rules: dict[str, Any]) -> pd.Series:
-    """Name each customer's RFM segment: the first rule whose score ranges contain theirs.
+def check_rules(rules: dict[str, Any], source: str = "the RFM rule table") -> None:
+    """Check that the rules give every (r, f, m) score combination exactly one segment.
 
-    Customers no rule matches are labelled ``"Other"`` (a rule table can be partial).
+    Raises
+    ------
+    ValueError
+        Naming the combinations no rule covers, or that several rules cover.
     """
+    n = int(rules.get("scores", 5))
+    grid = np.array([(r, f, m) for r in range(1, n + 1) for f in range(1, n + 1) for m in range(1, n + 1)])
+    hits = np.zeros(len(grid), dtype=int)
+    for rule in rules["rules"]:  # one pass per rule (a dozen)
+        match = np.ones(len(grid), dtype=bool)
+        for j, key in enumerate(("r", "f", "m")):
+            if key in rule:
+                lo, hi = rule[key]
+                match &= (grid[:, j] >= lo) & (grid[:, j] <= hi)
+        hits += match
+    cells = lambda mask: ", ".join("".join(map(str, c)) for c in grid[mask][:8]) + (" ..." if mask.sum() > 8 else "")  # noqa: E731
+    problems = []
+    if (hits == 0).any():
+        problems.append(f"{int((hits == 0).sum())} score combinations (r f m) match no rule: {cells(hits == 0)}")
+    if (hits > 1).any():
+        problems.append(f"{int((hits > 1).sum())} match more than one rule: {cells(hits > 1)}")
+    if problems:
+        raise ValueError(f"{source}: every combination of scores must match exactly one rule; " + "; ".join(problems)
+                         + ". Fix the r/f/m ranges (params.13_behavioral.rfm_rules points at the table).")
+
+
+def rfm_segments(scores: pd.DataFrame, rules: dict[str, Any]) -> pd.Series:
+    """Name each customer's RFM segment from the rule whose score ranges contain theirs.
+
+    The rules must cover every score combination exactly once (:func:`check_rules`).
+    """
+    check_rules(rules)
     segment = pd.Series(pd.NA, index=scores.index, dtype=object)
     for rule in rules["rules"]:
         match = pd.Series(True, index=scores.index)
@@ -87,8 +176,25 @@ def rfm_segments(scores: pd.DataFrame, rules: dict[str, Any]) -> pd.Series:
             if key in rule:
                 lo, hi = rule[key]
                 match &= scores[f"{key}_score"].between(lo, hi)
-        segment[match & segment.isna()] = rule["segment"]
-    return segment.fillna("Other").rename("rfm_segment")
+        segment[match] = rule["segment"]
+    return segment.rename("rfm_segment")
+
+
+def rule_grid(rules: dict[str, Any]) -> pd.DataFrame:
+    """The segment of each (F score, R score) cell, for the page; cells split by M list both names.
+
+    Returns
+    -------
+    DataFrame
+        Index F score (highest first), columns R score; values segment names (``"A / B"`` when
+        the monetary score decides between A and B).
+    """
+    n = int(rules.get("scores", 5))
+    grid = pd.DataFrame([(r, f, m) for r in range(1, n + 1) for f in range(1, n + 1) for m in range(1, n + 1)],
+                        columns=["r_score", "f_score", "m_score"])
+    grid["segment"] = rfm_segments(grid, rules).to_numpy()
+    names = grid.groupby(["f_score", "r_score"])["segment"].agg(lambda s: " / ".join(dict.fromkeys(s)))
+    return names.unstack("r_score").sort_index(ascending=False)
 
 
 def segment_summary(labels: pd.Series, features: pd.DataFrame, value_col: str = "total_spend") -> pd.DataFrame:
@@ -210,8 +316,32 @@ class BehavioralClusters(BaseSegmenter):
         return Pipeline([("prep", self.preprocessor_), ("kmeans", self.model_)])
 
 
+def overdue(features: pd.DataFrame, factor: float = 2.0) -> pd.Series:
+    """Whether each customer is past their own buying rhythm (recency checked against frequency).
+
+    A customer is overdue when the time since their last order is more than ``factor`` times
+    their usual time between orders (``interpurchase_days``); customers with a single order are
+    held to the median gap of the repeat customers. Unknown (NA) where the data give no rhythm.
+
+    Examples
+    --------
+    >>> f = pd.DataFrame({"recency_days": [10.0, 90.0, 90.0], "interpurchase_days": [30.0, 30.0, None]})
+    >>> overdue(f).tolist()
+    [False, True, True]
+    """
+    gap = features["interpurchase_days"] if "interpurchase_days" in features else pd.Series(np.nan, index=features.index)
+    gap = gap.astype(float).fillna(gap.astype(float).median())
+    late = pd.Series(features["recency_days"].astype(float) > factor * gap, index=features.index, dtype="boolean")
+    return late.mask(gap.isna() | features["recency_days"].isna())
+
+
 def describe_clusters(features: pd.DataFrame, labels: np.ndarray | pd.Series) -> pd.DataFrame:
     """Each cluster in plain words, from its medians relative to all customers.
+
+    Words hold for most of a cluster's customers: each is read off the cluster's *median* (so at
+    least half its customers are beyond the threshold), a favourite category is named only when at
+    least half the cluster has it, and a cluster most of whose customers are :func:`overdue` is
+    "lapsing", never "new" (a lapsed group must not read, or be treated, as one to onboard).
 
     Returns one row per cluster with ``segment`` (a readable, unique name), ``description``,
     ``customers``, and the medians behind the words.
@@ -220,7 +350,12 @@ def describe_clusters(features: pd.DataFrame, labels: np.ndarray | pd.Series) ->
     overall = features.median(numeric_only=True)
     med = frame.groupby("_cluster").median(numeric_only=True)
     ratio = med / overall.replace(0, np.nan)  # cluster median relative to all customers
-    fav = frame.groupby("_cluster")["favourite_category"].agg(lambda s: s.mode().iat[0]) if "favourite_category" in frame else None
+    late = overdue(features).groupby(frame["_cluster"].to_numpy()).mean() if "recency_days" in features else pd.Series(dtype=float)
+    fav, fav_share = None, None
+    if "favourite_category" in frame:
+        counts = frame.groupby("_cluster")["favourite_category"].value_counts(normalize=True)
+        fav = counts.groupby(level=0).idxmax().str[1]
+        fav_share = counts.groupby(level=0).max()
     concentrated = "favourite_category_share" in med and overall.get("favourite_category_share", 1) < 0.95
     rows = []
     for cluster, m in med.iterrows():  # one iteration per cluster (a handful), not per customer
@@ -228,6 +363,8 @@ def describe_clusters(features: pd.DataFrame, labels: np.ndarray | pd.Series) ->
         words = []
         if r["recency_days"] > 2:
             words.append(f"lapsed (last order ~{m['recency_days'] / 30.4:.0f} months ago)")
+        elif late.get(cluster, 0.0) >= 0.5:
+            words.append("lapsing")
         elif r["tenure_days"] < 0.5:
             words.append("new")
         elif r["recency_days"] < 0.5:
@@ -241,7 +378,8 @@ def describe_clusters(features: pd.DataFrame, labels: np.ndarray | pd.Series) ->
         elif r["mean_order_value"] <= 0.67:
             words.append("small baskets")
         if concentrated and m["favourite_category_share"] >= 0.7:
-            words.append(f"loyal to one category ({fav[cluster]})" if fav is not None else "loyal to one category")
+            named = fav is not None and fav_share[cluster] >= 0.5
+            words.append(f"loyal to one category ({fav[cluster]})" if named else "loyal to one category")
         elif concentrated and m["favourite_category_share"] < 0.5:
             words.append("spread across categories")
         if not words:
@@ -321,12 +459,24 @@ class BehavioralResult(SegmentationResult):
     def rfm_headline(self) -> str:
         return rfm_headline(self.rfm_summary)
 
+    def rfm_grid(self) -> pd.DataFrame:
+        """The segment each (F, R) score cell gets under this run's rule table."""
+        return rule_grid(self.rfm_rules)
+
+    def rfm_notes(self) -> str:
+        """How the scores were cut, and any score whose levels are not all used."""
+        edges = self.rfm_scores.attrs.get("edges", {})
+        cut = "; ".join(f"{RFM_SOURCES[k][0].replace('_', ' ')} at {', '.join(f'{e:,.4g}' for e in v)}" for k, v in edges.items() if v)
+        text = f"Cut points (between distinct values, so tied customers share a score): {cut}." if cut else ""
+        return " ".join([text, *self.rfm_scores.attrs.get("notes", [])]).strip()
+
     def summary_lines(self) -> list[str]:
         return [self.rfm_headline(),
                 f"{self.k_choice.k} behavioral clusters: " + "; ".join(self.descriptions["segment"]) + "."]
 
     def payload(self) -> dict[str, Any]:
         return {"method": "kmeans", "features": self.model.columns_,
+                "rfm_edges": self.rfm_scores.attrs.get("edges", {}),
                 "rfm_segments": self.rfm_summary["customers"].astype(int).to_dict()}
 
 
@@ -377,7 +527,7 @@ def segment_behavioral(
     names = descriptions.set_index("cluster")["segment"].reindex(model.labels_).set_axis(features.index)
     cluster_summary = segment_summary(names, features)
     return BehavioralResult(
-        available=True, notes=list(model.notes_),
+        available=True, notes=list(model.notes_) + list(scores.attrs.get("notes", [])),
         labels=behavioral_labels(features.index, scores, rfm, model.labels_, descriptions),
         profiles=segment_profiles(cluster_summary, descriptions.set_index("segment")["description"].to_dict()),
         extra_profiles={"rfm": segment_profiles(rfm_summary, rfm_descriptions)},
