@@ -152,7 +152,7 @@ def check_rules(rules: dict[str, Any], source: str = "the RFM rule table") -> No
                 lo, hi = rule[key]
                 match &= (grid[:, j] >= lo) & (grid[:, j] <= hi)
         hits += match
-    cells = lambda mask: ", ".join("".join(map(str, c)) for c in grid[mask][:8]) + (" ..." if mask.sum() > 8 else "")  # noqa: E731
+    cells = lambda mask: ", ".join("".join(map(str, c)) for c in grid[mask][:8]) + (" ..." if mask.sum() > 8 else "")
     problems = []
     if (hits == 0).any():
         problems.append(f"{int((hits == 0).sum())} score combinations (r f m) match no rule: {cells(hits == 0)}")
