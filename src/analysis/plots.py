@@ -22,15 +22,29 @@ def _ax(ax: plt.Axes | None, figsize: tuple[float, float] | None = None) -> plt.
     return ax
 
 
+#: Bar colours of the row ledger by outcome.
+LEDGER_COLOURS = {"kept": "#2f855a", "set aside": "#c05621"}
+
+
 def ledger_bars(ledger: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Axes:
-    """Rows kept and set aside by reason, one bar per table x outcome."""
+    """Rows kept and set aside by reason, one bar per table x outcome, each labelled with its own count.
+
+    Bars are drawn row by row in the ledger's order (not grouped by outcome, which would pair
+    labels with other rows' bars), so bar ``i`` is ledger row ``i``.
+    """
     ax = _ax(ax, (9, max(2.5, 0.4 * len(ledger) + 1)))
-    frame = ledger.assign(label=np.where(ledger["outcome"] == "kept", ledger["table"] + ": kept", ledger["table"] + ": " + ledger["reason"].str.replace("_", " ")))
-    sns.barplot(data=frame, y="label", x="rows", hue="outcome", dodge=False, palette={"kept": "#2f855a", "set aside": "#c05621"}, ax=ax)
+    labels = np.where(ledger["outcome"] == "kept", ledger["table"] + ": kept",
+                      ledger["table"] + ": " + ledger["reason"].astype(str).str.replace("_", " "))
+    rows = ledger["rows"].to_numpy(dtype=float)
+    positions = np.arange(len(ledger))
+    bars = ax.barh(positions, rows, color=[LEDGER_COLOURS.get(o, "#888") for o in ledger["outcome"]])
+    ax.set_yticks(positions, labels)
+    ax.invert_yaxis()  # first ledger row on top, as in the table beside it
     ax.set(xlabel="rows", ylabel="", title="Rows kept and set aside, by reason")
     ax.set_xscale("symlog")
-    for patch, value in zip(ax.patches, frame["rows"]):
-        ax.annotate(f"{value:,}", (patch.get_width(), patch.get_y() + patch.get_height() / 2), xytext=(4, 0), textcoords="offset points", va="center", fontsize=9)
+    ax.bar_label(bars, labels=[f"{v:,.0f}" for v in rows], padding=4, fontsize=9)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for o, c in LEDGER_COLOURS.items() if (ledger["outcome"] == o).any()]
+    ax.legend(handles, [o for o in LEDGER_COLOURS if (ledger["outcome"] == o).any()], loc="lower right")
     return ax
 
 
