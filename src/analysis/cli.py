@@ -25,11 +25,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from . import io
     from .config import load_config
 
     try:
-        cfg = load_config(args.config)
+        cfg = load_config(args.config)  # config, YAML and notebook parameters: fails before pandas loads
+        from . import io
+
         for table in cfg.sources:
             files, mapping = io.check_source(cfg, table)
             print(f"{table}: {len(files)} file(s); mapped {mapping}")

@@ -7,22 +7,37 @@ data contract (``columns``), the analysis date (``as_of``) and per-notebook para
 Relative source paths resolve against the folder of the config file. A path may start with
 ``{data_root}``, which resolves to, in order: the ``CLIENTELE_DATA_ROOT`` environment variable,
 the config's ``data_root`` key, or ``<project>/../shared/data``.
+
+``params.<notebook>.<name>`` is checked against the notebook's ``parameters`` cell (read, never
+run): the notebook must exist, the name must be one of its parameters and the value a plain
+literal of the default's type. Nothing in a config is ever executed.
 """
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
 import difflib
+import json
+import keyword
+import math
 import os
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
 DATA_ROOT_ENV = "CLIENTELE_DATA_ROOT"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATA_ROOT = PROJECT_ROOT.parent / "shared" / "data"
+NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
+
+#: Parameters the runner sets itself: a config may not set them under ``params``.
+RESERVED_PARAMETERS = ("config_path", "run_dir")
+#: Parameters the runner fills from a top-level config key (``params.<nb>.seed`` is refused).
+RUN_LEVEL_PARAMETERS = {"seed": "seed"}
 
 TABLES = ("customers", "transactions", "survey", "events")
 
@@ -140,8 +155,28 @@ class RunConfig(_Strict):
         return str(path)
 
     def notebook_params(self, notebook: str) -> dict[str, Any]:
-        """Parameters the config sets for one notebook (by stem, e.g. ``13_behavioral``)."""
+        """Parameters the config sets for one notebook (by stem, e.g. ``13_behavioral``).
+
+        Checked by :func:`load_config`: identifiers with plain literal values (dates as
+        ``YYYY-MM-DD`` text). Run-level parameters (``seed``) are not among them; see
+        :meth:`run_parameters`.
+        """
         return dict(self.params.get(notebook, {}))
+
+    def run_parameters(self, declared: dict[str, Any] | Any) -> dict[str, Any]:
+        """Top-level settings a notebook receives when its parameters cell declares them.
+
+        Parameters
+        ----------
+        declared : mapping or collection of str
+            The notebook's parameter names (e.g. from :func:`notebook_parameters`).
+
+        Returns
+        -------
+        dict
+            ``{"seed": self.seed}`` for a notebook that declares ``seed``, else empty.
+        """
+        return {name: getattr(self, key) for name, key in RUN_LEVEL_PARAMETERS.items() if name in declared}
 
     def display_path(self) -> str:
         """The config path as a user would type it (relative to the project when inside it)."""
@@ -184,13 +219,88 @@ def _format_loc(loc: tuple) -> str:
     return ".".join(str(p) for p in loc)
 
 
-def load_config(path: str | Path) -> RunConfig:
+class _DuplicateKey(yaml.YAMLError):
+    def __init__(self, key: str, line: int, first_line: int):
+        super().__init__(key)
+        self.key, self.line, self.first_line = key, line, first_line
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe YAML loader that refuses a key given twice in one mapping.
+
+    Plain YAML keeps the last of two equal keys, so a second ``sources:`` block silently
+    replaces the first. Merge keys (``<<: *anchor``) may still be overridden.
+    """
+
+    def get_single_node(self) -> Any:
+        node = super().get_single_node()
+        self._key_paths: dict[int, tuple[str, ...]] = {}
+        if node is not None:
+            self._index_paths(node, ())
+        return node
+
+    def _index_paths(self, node: Any, path: tuple[str, ...]) -> None:
+        if id(node) in self._key_paths:  # an alias: indexed where it was defined
+            return
+        self._key_paths[id(node)] = path
+        if isinstance(node, MappingNode):
+            for key_node, value_node in node.value:
+                name = key_node.value if isinstance(key_node, ScalarNode) else "?"
+                self._index_paths(value_node, (*path, str(name)))
+        elif isinstance(node, SequenceNode):
+            for i, item in enumerate(node.value):
+                self._index_paths(item, (*path, str(i)))
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        if isinstance(node, MappingNode):
+            seen: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.get(key)
+                except TypeError:  # unhashable key: the base loader reports it
+                    continue
+                line = key_node.start_mark.line + 1
+                if first is not None:
+                    dotted = ".".join((*getattr(self, "_key_paths", {}).get(id(node), ()), str(key)))
+                    raise _DuplicateKey(dotted, line, first)
+                seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_yaml_text(text: str, source: str | Path) -> Any:
+    """Parse YAML safely (no tags that build objects), refusing duplicate keys.
+
+    Raises
+    ------
+    ConfigError
+        Naming ``source``, the key and its lines for a duplicate key; the parser's message
+        (with line and column) for invalid YAML.
+    """
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass: builds no objects
+    except _DuplicateKey as exc:
+        raise ConfigError(
+            f"{source}: line {exc.line}: duplicate key '{exc.key}' (first given on line {exc.first_line}); "
+            f"YAML would silently keep only the last one. Remove one of them or merge the two."
+        ) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML: {exc}") from None
+
+
+def load_config(path: str | Path, notebook_dir: str | Path | None = NOTEBOOK_DIR) -> RunConfig:
     """Load and validate a run config.
 
     Parameters
     ----------
     path : str or Path
         The YAML file.
+    notebook_dir : str or Path, optional
+        Notebooks whose ``parameters`` cells ``params`` is checked against (default: the
+        project's ``notebooks/``). ``None`` checks names and values only, not that the
+        notebooks and parameters exist.
 
     Returns
     -------
@@ -200,14 +310,17 @@ def load_config(path: str | Path) -> RunConfig:
     ------
     ConfigError
         With the file and key that need fixing.
+
+    Examples
+    --------
+    >>> cfg = load_config(PROJECT_ROOT / "config" / "sample.yaml")
+    >>> cfg.name, cfg.seed
+    ('sample', 42)
     """
     path = Path(path).expanduser().resolve()
     if not path.exists():
         raise ConfigError(f"config file {path} not found. Pass an existing file, e.g. config/sample.yaml.")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    raw = read_yaml_text(path.read_text(encoding="utf-8"), path)
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of keys (name, as_of, sources, ...), found {type(raw).__name__}.")
     try:
@@ -232,6 +345,7 @@ def load_config(path: str | Path) -> RunConfig:
         raise ConfigError(f"{path}: invalid config:\n" + "\n".join(lines)) from None
     cfg.config_path = path
     _check_contract_keys(cfg)
+    cfg.params = check_params(cfg.params, None if notebook_dir is None else available_parameters(notebook_dir), path)
     return cfg
 
 
@@ -267,3 +381,230 @@ def config_as_dict(cfg: RunConfig) -> dict[str, Any]:
     for table in cfg.sources:
         out["sources"][table]["resolved_path"] = cfg.resolve_path(table)
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# Notebook parameters: read from each notebook's ``parameters`` cell, never executed.
+# --------------------------------------------------------------------------------------------
+
+_PARAMETER_CACHE: dict[Path, tuple[int, int, dict[str, Any]]] = {}
+
+
+def notebook_parameters(notebook: str | Path) -> dict[str, Any]:
+    """The parameters a notebook declares, with their defaults, read from its ``parameters`` cell.
+
+    The cell is parsed with :mod:`ast`, not run: every statement must assign a plain literal to
+    a name (the house rule for parameters cells), so reading it is fast and safe.
+
+    Parameters
+    ----------
+    notebook : str or Path
+        An ``.ipynb`` file.
+
+    Returns
+    -------
+    dict
+        Parameter name -> default value, in the cell's order (empty without a parameters cell).
+
+    Raises
+    ------
+    ConfigError
+        When the file is not a notebook or its parameters cell computes instead of assigning literals.
+
+    Examples
+    --------
+    >>> params = notebook_parameters(NOTEBOOK_DIR / "13_behavioral.ipynb")
+    >>> params["config_path"], "seed" in params
+    ('../config/sample.yaml', True)
+    """
+    path = Path(notebook)
+    stat = path.stat()
+    cached = _PARAMETER_CACHE.get(path)
+    if cached and cached[:2] == (stat.st_mtime_ns, stat.st_size):
+        return dict(cached[2])
+    try:
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{path}: cannot read the notebook ({exc}). Restore it from git or save it again from Jupyter.") from None
+    cell = next((c for c in cells if c.get("cell_type") == "code" and "parameters" in c.get("metadata", {}).get("tags", [])), None)
+    declared: dict[str, Any] = {}
+    if cell is not None:
+        source = cell.get("source", "")
+        source = "".join(source) if isinstance(source, list) else str(source)
+        try:
+            tree = ast.parse(source)
+        except SyntaxError as exc:
+            raise ConfigError(f"{path}: the parameters cell is not valid Python (line {exc.lineno}). Fix the notebook.") from None
+        for stmt in tree.body:
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target] if isinstance(stmt, ast.AnnAssign) else []
+            value = getattr(stmt, "value", None)
+            if len(targets) != 1 or not isinstance(targets[0], ast.Name) or value is None:
+                raise ConfigError(
+                    f"{path}: parameters cell line {stmt.lineno}: only `name = <literal>` assignments belong in the "
+                    f"parameters cell. Move computations to the next cell."
+                )
+            try:
+                declared[targets[0].id] = ast.literal_eval(value)
+            except (ValueError, SyntaxError, TypeError):
+                raise ConfigError(
+                    f"{path}: parameters cell line {stmt.lineno}: {targets[0].id} is not a plain literal. "
+                    f"Give it a literal default (number, text, list, ...) and compute in the next cell."
+                ) from None
+    _PARAMETER_CACHE[path] = (stat.st_mtime_ns, stat.st_size, declared)
+    return dict(declared)
+
+
+def available_parameters(notebook_dir: str | Path = NOTEBOOK_DIR) -> dict[str, dict[str, Any]]:
+    """Parameters of every notebook of a run (``NN_name.ipynb``), by notebook stem."""
+    return {p.stem: notebook_parameters(p) for p in sorted(Path(notebook_dir).glob("[0-9][0-9]_*.ipynb"))}
+
+
+def settable_parameters(declared: dict[str, Any]) -> dict[str, Any]:
+    """The parameters a config may set under ``params.<notebook>``: all but the reserved and run-level ones."""
+    return {k: v for k, v in declared.items() if k not in RESERVED_PARAMETERS and k not in RUN_LEVEL_PARAMETERS}
+
+
+def is_parameter_name(name: Any) -> bool:
+    """A name papermill can assign safely: a Python identifier that is not a keyword."""
+    return isinstance(name, str) and name.isidentifier() and not keyword.iskeyword(name)
+
+
+_TYPE_WORDS = {
+    bool: "true or false", int: "a whole number", float: "a number", str: "text",
+    list: "a list", tuple: "a list", dict: "a mapping",
+}
+
+
+def plain_value(value: Any, where: str) -> Any:
+    """``value`` as a plain literal a notebook can receive, or an error for ``where``.
+
+    Plain literals are None, booleans, numbers, text, lists and mappings with text keys of
+    those. YAML dates (``2024-06-30`` unquoted) become ``YYYY-MM-DD`` text, as notebooks take
+    dates as text. Non-finite numbers are refused (papermill would write them as code).
+
+    Raises
+    ------
+    ValueError
+        With a sentence saying what is wrong with ``where``.
+    """
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{where}: {value!r} is not a finite number")
+        return value
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if isinstance(value, (list, tuple)):
+        return [plain_value(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise ValueError(f"{where}: key {k!r} must be text (quote it)")  # noqa: TRY004 - one error type for callers
+            out[k] = plain_value(v, f"{where}.{k}")
+        return out
+    raise ValueError(f"{where}: a {type(value).__name__} is not a plain value (use numbers, text, lists or mappings)")
+
+
+def _type_problem(value: Any, default: Any) -> str | None:
+    if default is None:
+        return None
+    expected = type(default)
+    if expected is bool:
+        ok = isinstance(value, bool)
+    elif expected is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif expected is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    elif expected in (list, tuple):
+        ok = isinstance(value, list)
+    else:
+        ok = isinstance(value, expected)
+    if ok:
+        return None
+    hint = " (quote dates and other text)" if expected is str else ""
+    return (f"expected {_TYPE_WORDS.get(expected, expected.__name__)} like the notebook's default {default!r}, "
+            f"found {value!r} ({_TYPE_WORDS.get(type(value), type(value).__name__)}){hint}")
+
+
+def _shown(name: Any, quoted: bool = False) -> str:
+    """A config key for a message: as typed when it is a plain name, else its repr (shortened)."""
+    plain = isinstance(name, str) and name.replace("_", "").isalnum()
+    text = f"'{name}'" if plain and quoted else str(name) if plain else repr(name)
+    return text if len(text) <= 80 else text[:76] + "...'"
+
+
+def _close(name: Any, options: list[str]) -> str:
+    close = difflib.get_close_matches(str(name), options, n=3, cutoff=0.6)
+    return f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+
+
+def check_params(
+    params: dict[str, dict[str, Any]], notebooks: dict[str, dict[str, Any]] | None, source: str | Path
+) -> dict[str, dict[str, Any]]:
+    """Check ``params`` against the notebooks' parameters cells; return it with plain values.
+
+    Refused, each with the config file, the key (``params.13_behavioral.kk``), close matches
+    and the valid choices: a notebook that does not exist, a parameter the notebook does not
+    declare, a name that is not a Python identifier, the reserved ``config_path``/``run_dir``,
+    ``seed`` (set the top-level ``seed``), a value that is not a plain literal, and a value of
+    another type than the default's (a ``None`` default takes any literal; a whole number is
+    fine where a number is expected).
+
+    Parameters
+    ----------
+    params : dict
+        ``params`` as read from the config.
+    notebooks : dict or None
+        Notebook stem -> declared parameters (see :func:`available_parameters`); ``None``
+        skips the checks that need the notebooks.
+    source : str or Path
+        The config file, for messages.
+
+    Raises
+    ------
+    ConfigError
+        Listing every problem found.
+    """
+    problems: list[str] = []
+    checked: dict[str, dict[str, Any]] = {}
+    stems = sorted(notebooks) if notebooks is not None else []
+    for notebook, values in params.items():
+        key = f"params.{_shown(notebook)}"
+        if notebooks is not None and notebook not in notebooks:
+            problems.append(f"{key}: no notebook named {_shown(notebook, quoted=True)}.{_close(notebook, stems)} Notebooks: {stems}.")
+            continue
+        declared = notebooks[notebook] if notebooks is not None else None
+        valid = sorted(settable_parameters(declared)) if declared is not None else []
+        listing = f" Parameters of {notebook}: {valid}." if declared is not None else ""
+        checked[notebook] = {}
+        for name, value in values.items():
+            where = f"{key}.{_shown(name)}"
+            if not is_parameter_name(name):
+                problems.append(f"{where}: not a parameter name; names are Python identifiers such as k_min "
+                                f"(config values are passed as data, never run).{_close(name, valid)}{listing}")
+                continue
+            if name in RESERVED_PARAMETERS:
+                problems.append(f"{where}: set by the runner for every notebook; remove it from the config.{listing}")
+                continue
+            if name in RUN_LEVEL_PARAMETERS:
+                problems.append(f"{where}: set the top-level '{RUN_LEVEL_PARAMETERS[name]}' instead; it reaches every "
+                                f"notebook that draws random numbers, so one run uses one {name}.")
+                continue
+            if declared is not None and name not in declared:
+                problems.append(f"{where}: {notebook} has no parameter '{name}'.{_close(name, valid)}{listing}")
+                continue
+            try:
+                plain = plain_value(value, where)
+            except ValueError as exc:
+                problems.append(f"{exc}.")
+                continue
+            wrong = _type_problem(plain, declared[name]) if declared is not None else None
+            if wrong:
+                problems.append(f"{where}: {wrong}.")
+                continue
+            checked[notebook][name] = plain
+    if problems:
+        raise ConfigError(f"{source}: invalid notebook parameters:\n" + "\n".join(f"  - {p}" for p in problems))
+    return checked

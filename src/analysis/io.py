@@ -365,31 +365,111 @@ def read_source(cfg: RunConfig, table: str) -> RawTable:
 
 
 class RunFolder:
-    """Layout of one run's folder.
+    """Layout of one run's folder: the one place that spells a run-folder path.
 
-    ``data/<table>.parquet`` validated tables; ``set_aside/<table>.csv`` rows not kept, with
-    ``reason``; ``labels/<basis>.parquet`` per-customer outputs of a notebook; ``models/<name>.json``
-    fitted parameters; ``facts/<name>.json`` small results for the index page and manifest;
-    ``exports/`` files for CRM and spreadsheet users.
+    ``data/<table>.parquet`` validated tables (and ``data/ledger.json``, written last, marking
+    them complete); ``set_aside/<table>.csv`` rows not kept, with ``reason``;
+    ``labels/<basis>.parquet`` per-customer outputs of a notebook; ``models/<name>.json`` fitted
+    parameters and ``models/<name>.joblib`` fitted estimators; ``facts/<name>.json`` small results
+    for the index page and manifest; ``exports/`` files for CRM and spreadsheet users;
+    ``manifest.json`` and ``index.html`` at the top.
+
+    Everyone else names artefacts by kind and name (``folder.labels_path("behavioral")``,
+    ``folder.has("estimator", "behavioral_clusters")``), never by path.
+
+    Parameters
+    ----------
+    path : str or Path
+        The run folder (it need not exist yet).
+
+    Examples
+    --------
+    >>> folder = RunFolder("/tmp/run")
+    >>> folder.labels_path("behavioral").relative_to(folder.path).as_posix()
+    'labels/behavioral.parquet'
+    >>> folder.has("table", "customers")
+    False
     """
+
+    DATA = "data"
+    LABELS = "labels"
+    MODELS = "models"
+    FACTS = "facts"
+    SET_ASIDE = "set_aside"
+    EXPORTS = "exports"
+    MANIFEST = "manifest.json"
+    INDEX = "index.html"
+    #: Kinds of artefact a caller may ask for by name (see :meth:`artefact_path` and :meth:`has`).
+    KINDS = ("table", "labels", "segments", "model", "estimator", "fact", "set_aside", "export")
+    _SEGMENTS_PREFIX = "segments_"
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
 
     def sub(self, name: str) -> Path:
+        """A sub-folder of the run (created)."""
         p = self.path / name
         p.mkdir(parents=True, exist_ok=True)
         return p
 
+    @staticmethod
+    def _writable(path: Path) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @staticmethod
+    def _file_name(name: str, what: str) -> str:
+        if not name or Path(name).name != name or name in (".", ".."):
+            raise ValueError(f"{what} name {name!r}: give a plain name without folders.")
+        return name
+
+    # layout --------------------------------------------------------------------------------
+    def artefact_path(self, kind: str, name: str) -> Path:
+        """Where an artefact of ``kind`` (one of :attr:`KINDS`) called ``name`` lives."""
+        paths = {
+            "table": self.table_path, "labels": self.labels_path, "segments": self.segments_path,
+            "model": self.model_path, "estimator": self.estimator_path, "fact": self.fact_path,
+            "set_aside": self.set_aside_path, "export": lambda n: self.path / self.EXPORTS / self._file_name(n, "export"),
+        }
+        if kind not in paths:
+            raise ValueError(f"unknown run artefact kind {kind!r}; use one of {list(self.KINDS)}.")
+        return paths[kind](name)
+
+    def has(self, kind: str, name: str) -> bool:
+        """Whether the run holds the artefact, e.g. ``has("estimator", "behavioral_clusters")``."""
+        return self.artefact_path(kind, name).exists()
+
+    def relative(self, path: str | Path) -> str:
+        """A run file's path relative to the run folder (for links in the run's pages)."""
+        return Path(path).relative_to(self.path).as_posix()
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.path / self.MANIFEST
+
+    @property
+    def index_path(self) -> Path:
+        return self.path / self.INDEX
+
+    def read_manifest(self) -> dict[str, Any] | None:
+        """The run's manifest, or None for a run without one (in progress or killed)."""
+        path = self.manifest_path
+        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+    def write_manifest(self, payload: dict[str, Any]) -> Path:
+        path = self._writable(self.manifest_path)
+        path.write_text(json.dumps(payload, indent=2, sort_keys=False, default=str), encoding="utf-8")
+        return path
+
     # tables --------------------------------------------------------------------------------
     def table_path(self, table: str) -> Path:
-        return self.path / "data" / f"{table}.parquet"
+        return self.path / self.DATA / f"{self._file_name(table, 'table')}.parquet"
 
     def has_tables(self) -> bool:
-        return (self.path / "data" / "ledger.json").exists()
+        return self.ledger_path.exists()
 
     def write_table(self, table: str, frame: pd.DataFrame) -> Path:
-        path = self.sub("data") / f"{table}.parquet"
+        path = self._writable(self.table_path(table))
         frame.to_parquet(path, index=False)
         return path
 
@@ -397,10 +477,47 @@ class RunFolder:
         path = self.table_path(table)
         return pd.read_parquet(path) if path.exists() else None
 
+    @property
+    def ledger_path(self) -> Path:
+        return self.path / self.DATA / "ledger.json"
+
+    def write_ledger(self, payload: dict[str, Any]) -> Path:
+        """The row ledger of the run's tables; written last, it marks the tables complete."""
+        return self.write_json(self.DATA, "ledger", payload)
+
+    def read_ledger(self) -> dict[str, Any] | None:
+        return self.read_json(self.DATA, "ledger")
+
+    def set_aside_path(self, table: str) -> Path:
+        return self.path / self.SET_ASIDE / f"{self._file_name(table, 'table')}.csv"
+
     def write_set_aside(self, table: str, frame: pd.DataFrame) -> Path:
-        path = self.sub("set_aside") / f"{table}.csv"
+        path = self._writable(self.set_aside_path(table))
         frame.to_csv(path, index=False)
         return path
+
+    def set_aside_files(self) -> list[Path]:
+        """Set-aside row files of the run, by name."""
+        folder = self.path / self.SET_ASIDE
+        return sorted(folder.glob("*.csv")) if folder.exists() else []
+
+    # segment profiles ----------------------------------------------------------------------
+    def segments_path(self, basis: str) -> Path:
+        return self.table_path(f"{self._SEGMENTS_PREFIX}{self._file_name(basis, 'basis')}")
+
+    def write_segments(self, basis: str, frame: pd.DataFrame) -> Path:
+        """Segment profiles of one basis (rows of ``exports/segments.csv``)."""
+        path = self._writable(self.segments_path(basis))
+        frame.to_parquet(path, index=False)
+        return path
+
+    def segments_tables(self) -> dict[str, pd.DataFrame]:
+        """Segment profiles of every basis that saved some, by basis (sorted)."""
+        folder = self.path / self.DATA
+        if not folder.exists():
+            return {}
+        prefix = self._SEGMENTS_PREFIX
+        return {p.stem[len(prefix):]: pd.read_parquet(p) for p in sorted(folder.glob(f"{prefix}*.parquet"))}
 
     # json facts ----------------------------------------------------------------------------
     def write_json(self, kind: str, name: str, payload: Any) -> Path:
@@ -420,22 +537,64 @@ class RunFolder:
             return {}
         return {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))}
 
+    def fact_path(self, name: str) -> Path:
+        return self.path / self.FACTS / f"{self._file_name(name, 'fact')}.json"
+
+    def write_fact(self, name: str, payload: Any) -> Path:
+        """A small result for the index page and manifest (``facts.<name>``)."""
+        return self.write_json(self.FACTS, self._file_name(name, "fact"), payload)
+
+    def read_fact(self, name: str) -> Any:
+        return self.read_json(self.FACTS, self._file_name(name, "fact"))
+
+    def read_facts(self) -> dict[str, Any]:
+        return self.read_all_json(self.FACTS)
+
+    def model_path(self, name: str) -> Path:
+        return self.path / self.MODELS / f"{self._file_name(name, 'model')}.json"
+
+    def write_model(self, name: str, payload: dict[str, Any]) -> Path:
+        """Fitted parameters (``models.<name>`` in the manifest)."""
+        return self.write_json(self.MODELS, self._file_name(name, "model"), payload)
+
+    def read_model(self, name: str) -> Any:
+        return self.read_json(self.MODELS, self._file_name(name, "model"))
+
+    def read_models(self) -> dict[str, Any]:
+        return self.read_all_json(self.MODELS)
+
+    def estimator_path(self, name: str) -> Path:
+        return self.path / self.MODELS / f"{self._file_name(name, 'estimator')}.joblib"
+
     # labels --------------------------------------------------------------------------------
+    def labels_path(self, basis: str) -> Path:
+        return self.path / self.LABELS / f"{self._file_name(basis, 'basis')}.parquet"
+
     def write_labels(self, basis: str, frame: pd.DataFrame) -> Path:
         if "customer_id" not in frame.columns:
             raise ValueError("labels need a customer_id column")
-        path = self.sub("labels") / f"{basis}.parquet"
+        path = self._writable(self.labels_path(basis))
         frame.to_parquet(path, index=False)
         return path
 
     def read_labels(self) -> dict[str, pd.DataFrame]:
-        folder = self.path / "labels"
+        folder = self.path / self.LABELS
         if not folder.exists():
             return {}
         return {p.stem: pd.read_parquet(p) for p in sorted(folder.glob("*.parquet"))}
 
+    # exports -------------------------------------------------------------------------------
+    def export_path(self, name: str) -> Path:
+        """Where the export ``name`` (a plain file name) goes; the exports folder is created."""
+        return self._writable(self.artefact_path("export", name))
+
+    def export_files(self) -> list[Path]:
+        """The run's export files, by name."""
+        folder = self.path / self.EXPORTS
+        return sorted(p for p in folder.iterdir() if p.is_file()) if folder.exists() else []
+
     def write_export(self, name: str, frame: pd.DataFrame) -> Path:
-        path = self.sub("exports") / name
+        path = self.export_path(name)
         frame.to_csv(path, index=False, float_format="%.6g", lineterminator="\n")
         return path
 
@@ -468,7 +627,7 @@ def write_estimator(folder: RunFolder, name: str, estimator: Any) -> Path:
     """Persist a fitted estimator (joblib) under ``models/<name>.joblib`` so later runs can score with it."""
     import joblib
 
-    path = folder.sub("models") / f"{name}.joblib"
+    path = RunFolder._writable(folder.estimator_path(name))
     joblib.dump(estimator, path)
     return path
 
@@ -477,30 +636,44 @@ def read_estimator(folder: RunFolder, name: str) -> Any | None:
     """A fitted estimator saved by :func:`write_estimator`, or None."""
     import joblib
 
-    path = folder.path / "models" / f"{name}.joblib"
+    path = folder.estimator_path(name)
     return joblib.load(path) if path.exists() else None
 
 
-def find_previous_run(reports_dir: Path, config_name: str, exclude: Path | None = None, needs: tuple[str, ...] = ()) -> RunFolder | None:
+Need = tuple[str, str]
+
+
+def _has_need(folder: RunFolder, need: Need | str) -> bool:
+    if isinstance(need, str):  # a path relative to the run folder (before needs were named)
+        return (folder.path / need).exists()
+    kind, name = need
+    return folder.has(kind, name)
+
+
+def find_previous_run(
+    reports_dir: Path, config_name: str, exclude: Path | None = None, needs: tuple[Need | str, ...] = ()
+) -> RunFolder | None:
     """The newest complete run of the same config under ``reports_dir`` (by manifest time), or None.
 
-    ``needs`` lists files (relative to a run folder) a candidate must have, e.g. a saved model:
+    ``needs`` names artefacts a candidate must hold, as ``(kind, name)`` pairs (kinds: see
+    :attr:`RunFolder.KINDS`), e.g. ``(("labels", "behavioral"), ("estimator", "behavioral_clusters"))``:
     a partial run (``--only``) without them is skipped.
     """
     best: tuple[str, Path] | None = None
     if not reports_dir.exists():
         return None
-    for manifest in reports_dir.glob("*/manifest.json"):
-        if exclude is not None and manifest.parent.resolve() == exclude.resolve():
+    for manifest in reports_dir.glob(f"*/{RunFolder.MANIFEST}"):
+        candidate = RunFolder(manifest.parent)
+        if exclude is not None and candidate.path.resolve() == Path(exclude).resolve():
             continue
-        if not all((manifest.parent / need).exists() for need in needs):
+        if not all(_has_need(candidate, need) for need in needs):
             continue
         try:
-            data = json.loads(manifest.read_text(encoding="utf-8"))
+            data = candidate.read_manifest() or {}
         except (OSError, json.JSONDecodeError):
             continue
         if data.get("status") == "complete" and data.get("config", {}).get("name") == config_name:
             stamp = data.get("created_utc", "")
             if best is None or stamp > best[0]:
-                best = (stamp, manifest.parent)
+                best = (stamp, candidate.path)
     return RunFolder(best[1]) if best else None

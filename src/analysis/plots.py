@@ -11,7 +11,13 @@ PALETTE = "crest"
 
 
 def setup_style() -> None:
-    """House style for report figures (called once per notebook)."""
+    """House style for report figures and tables (called once per notebook).
+
+    Also shows every DataFrame through the one table renderer (:func:`analysis.tables.install`).
+    """
+    from . import tables
+
+    tables.install()
     sns.set_theme(style="whitegrid", context="notebook", rc={"figure.figsize": (9, 4.2), "figure.dpi": 96, "axes.titleweight": "bold"})
 
 
@@ -171,10 +177,17 @@ def heatmap(matrix: pd.DataFrame, title: str, xlabel: str, ylabel: str, fmt: str
 
 
 def ranked_bars(table: pd.DataFrame, label: str, value: str, title: str, xlabel: str, top: int = 15, ax: plt.Axes | None = None) -> plt.Axes:
-    """Horizontal bars of the ``top`` rows of ``table`` ranked by ``value`` (largest on top)."""
+    """Horizontal bars of the ``top`` rows of ``table`` ranked by ``value`` (largest on top).
+
+    One bar per row, its length the row's value: nothing is averaged, so ``table`` must hold one
+    row per label (e.g. areas named by their full path, "Columbus, GA" and "Columbus, OH").
+    """
     data = table.nlargest(top, value)[[label, value]].dropna()
     ax = _ax(ax, (9, 0.32 * len(data) + 1.3))
-    sns.barplot(x=data[value].to_numpy(), y=data[label].astype(str).to_numpy(), color="#4c78a8", ax=ax)
+    positions = np.arange(len(data))
+    ax.barh(positions, data[value].to_numpy(dtype=float), color="#4c78a8")
+    ax.set_yticks(positions, data[label].astype(str).to_numpy())
+    ax.invert_yaxis()
     ax.set(title=title, xlabel=xlabel, ylabel="")
     return ax
 
@@ -207,14 +220,20 @@ def location_scatter(latitude: pd.Series, longitude: pd.Series, labels: pd.Serie
     return ax
 
 
-def scree(eigenvalues: np.ndarray, n_factors: int, ax: plt.Axes | None = None) -> plt.Axes:
-    """Eigenvalues of the item correlations, the Kaiser line at 1 and the number of factors kept."""
+def scree(eigenvalues: np.ndarray, n_factors: int, reference: np.ndarray | None = None, ax: plt.Axes | None = None) -> plt.Axes:
+    """Eigenvalues per factor and the number of factors kept, against the Kaiser line at 1 or, when
+    ``reference`` is given, against the same eigenvalues in random data (parallel analysis)."""
     ax = _ax(ax, (8, 3.6))
     k = np.arange(1, len(eigenvalues) + 1)
-    ax.plot(k, eigenvalues, marker="o", color="#4c78a8")
-    ax.axhline(1.0, color="#999", linestyle=":", label="eigenvalue 1 (Kaiser rule)")
+    ax.plot(k, eigenvalues, marker="o", color="#4c78a8", label="these answers")
+    if reference is None:
+        ax.axhline(1.0, color="#999", linestyle=":", label="eigenvalue 1 (Kaiser rule)")
+        title, ylabel = "How many factors? Eigenvalues of the item correlations", "eigenvalue"
+    else:
+        ax.plot(k, reference, color="#999", linestyle=":", marker=".", label="random data of the same size (95th percentile)")
+        title, ylabel = "How many factors? Parallel analysis", "eigenvalue (common variance)"
     ax.axvline(n_factors + 0.5, color="#e45756", linestyle="--", label=f"{n_factors} factor(s) kept")
-    ax.set(title="How many factors? Eigenvalues of the item correlations", xlabel="factor", ylabel="eigenvalue")
+    ax.set(title=title, xlabel="factor", ylabel=ylabel)
     ax.legend(loc="upper right", fontsize=9)
     return ax
 

@@ -34,8 +34,8 @@ def _env() -> Environment:
 def render_index(folder: io.RunFolder, manifest: dict[str, Any]) -> Path:
     """Write ``index.html`` into the run folder and return its path."""
     ledger = manifest.get("ledger") or {"rows": [], "notes": [], "totals": []}
-    set_aside_files = sorted(p.name for p in (folder.path / "set_aside").glob("*.csv")) if (folder.path / "set_aside").exists() else []
-    export_files = sorted(p.name for p in (folder.path / "exports").glob("*")) if (folder.path / "exports").exists() else []
+    set_aside_files = [p.name for p in folder.set_aside_files()]
+    export_files = [p.name for p in folder.export_files()]
     summaries = [v for k, v in sorted(manifest.get("facts", {}).items()) if k.startswith("summary_") and isinstance(v, dict)]
     pages = [dict(nb, title=PAGE_TITLES.get(nb["name"], nb["name"].split("_", 1)[-1].replace("_", " ").capitalize())) for nb in manifest["notebooks"]]
     html = _env().get_template("index.html.j2").render(
@@ -47,6 +47,6 @@ def render_index(folder: io.RunFolder, manifest: dict[str, Any]) -> Path:
         summaries=summaries,
         css=(TEMPLATE_DIR / "nbconvert" / "clientele" / "report.css").read_text(encoding="utf-8"),
     )
-    path = folder.path / "index.html"
+    path = folder.index_path
     path.write_text(html, encoding="utf-8")
     return path

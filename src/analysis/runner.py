@@ -6,13 +6,20 @@ looks complete; ``reports/latest`` is switched (atomically) only after a success
 
 This module imports no segmentation code: notebooks leave labels, models and facts in the run
 folder (see :class:`analysis.io.RunFolder`) and the runner assembles them.
+
+Notebooks receive ``config_path``, ``run_dir``, the top-level ``seed`` (when their parameters cell
+declares one) and the config's checked ``params.<notebook>``; every injected cell is verified to
+be plain literal assignments right before papermill runs it. Kernels get their environment
+(:data:`KERNEL_ENV`) at launch; the calling process's environment, logging levels and warning
+filters are left as they were.
 """
 
 from __future__ import annotations
 
+import ast
+import contextlib
 import datetime as dt
 import fcntl
-import json
 import logging
 import os
 import platform
@@ -22,28 +29,44 @@ import subprocess
 import sys
 import tempfile
 import time
+import unicodedata
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import IO, Any, Callable
+from typing import IO, Any
 
 import pandas as pd
 
 from . import io
-from .config import PROJECT_ROOT, RunConfig, config_as_dict, load_config
+from .config import (
+    NOTEBOOK_DIR,
+    PROJECT_ROOT,
+    RESERVED_PARAMETERS,
+    ConfigError,
+    RunConfig,
+    config_as_dict,
+    is_parameter_name,
+    load_config,
+    notebook_parameters,
+)
 from .report import render_index
 
-NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 REPORTS_DIR = PROJECT_ROOT / "reports"
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 KEY_PACKAGES = (
     "pandas", "numpy", "scikit-learn", "kmodes", "duckdb", "pandera", "pymc-marketing", "pymc",
     "papermill", "nbconvert", "seaborn", "matplotlib", "scipy", "pyarrow",
 )
-RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")  # use with fullmatch: "$" accepts "abc\n"
+#: Names under ``reports/`` the runner itself uses (compared case-insensitively).
+RESERVED_RUN_IDS = ("latest",)
+LATEST = "latest"
+STAGING = ".staging"
 
-# Environment for notebook kernels: quiet, deterministic, offline.
+# Environment for notebook kernels: quiet, deterministic, offline. Given to each kernel at launch;
+# the calling process's os.environ is not changed.
 KERNEL_ENV = {
     "PYTHONWARNINGS": "ignore",
     "PYTENSOR_FLAGS": "cxx=,blas__ldflags=",  # no C compiler/BLAS probing noise in reports
@@ -68,6 +91,7 @@ class NotebookResult:
     error: str = ""
     html: str = ""
     failed_cell: int | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)  # as injected, without config_path/run_dir
 
 
 @dataclass
@@ -109,9 +133,9 @@ def _version(pkg: str) -> str:
 
 def _git_commit() -> str | None:
     try:
-        out = subprocess.run(["git", "-C", str(PROJECT_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        out = subprocess.run(["git", "-C", str(PROJECT_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False)
         commit = out.stdout.strip() or None
-        dirty = subprocess.run(["git", "-C", str(PROJECT_ROOT), "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(["git", "-C", str(PROJECT_ROOT), "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=5, check=False)
         return f"{commit}{'+dirty' if dirty.stdout.strip() else ''}" if commit else None
     except (OSError, subprocess.SubprocessError):
         return None
@@ -196,9 +220,21 @@ def _render_failure_page(out_html: Path, name: str, exc: Exception) -> None:
     )
 
 
-def _ipc_kernel_manager(socket_dir: Path) -> type:
-    """A kernel manager talking over local IPC sockets (no TCP ports, no plain-text warning)."""
+def _ipc_kernel_manager(socket_dir: Path, env: dict[str, str] | None = None) -> type:
+    """A kernel manager for one notebook run.
+
+    * Local IPC sockets (no TCP ports, no plain-text warning).
+    * The kernel's environment is the caller's plus ``env`` (default :data:`KERNEL_ENV`), given
+      at launch, so the calling process's ``os.environ`` stays as it is.
+    * No SIGINT on shutdown: jupyter_client interrupts a kernel before asking it to shut down.
+      After a run the kernel is idle, and the signal only races the kernel's last reply: when it
+      lands inside a message handler, ipykernel logs ``[IPKernelApp] ERROR | KeyboardInterrupt
+      caught in kernel`` on the run's console. The shutdown request alone stops an idle kernel;
+      a kernel that does not stop is killed after ``shutdown_wait_time``.
+    """
     from jupyter_client.manager import KernelManager
+
+    kernel_env = dict(KERNEL_ENV if env is None else env)
 
     class IPCKernelManager(KernelManager):
         def __init__(self, **kw: Any) -> None:
@@ -206,13 +242,74 @@ def _ipc_kernel_manager(socket_dir: Path) -> type:
             kw.setdefault("ip", str(socket_dir / "kernel"))
             super().__init__(**kw)
 
+        async def _async_pre_start_kernel(self, **kw: Any) -> Any:
+            kw["env"] = {**(kw.get("env") or os.environ), **kernel_env}
+            return await super()._async_pre_start_kernel(**kw)
+
+        async def _async_interrupt_kernel(self) -> None:
+            if self.shutting_down:
+                return
+            await super()._async_interrupt_kernel()
+
     return IPCKernelManager
+
+
+def check_injection(notebook: str, parameters: dict[str, Any]) -> str:
+    """The cell papermill will inject, verified to be plain literal assignments; else ConfigError.
+
+    :func:`analysis.config.load_config` already refuses anything else; this is the second line,
+    run right before papermill: whatever reaches a kernel from a config is data, never code.
+
+    Returns
+    -------
+    str
+        The source of the injected cell.
+    """
+    from papermill.translators import PythonTranslator
+
+    def refuse(detail: str) -> ConfigError:
+        return ConfigError(f"{notebook}: refusing to run: the injected parameters {detail}. Only literal "
+                           f"values under identifier names may be passed (see params.{notebook} in the config).")
+
+    bad = [name for name in parameters if not is_parameter_name(name)]
+    if bad:
+        raise refuse(f"have names that are not identifiers: {[str(b)[:60] for b in bad]}")
+    source = PythonTranslator.codify(parameters)
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        raise refuse("do not parse as Python") from None
+    assigned = []
+    for stmt in tree.body:
+        if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)):
+            raise refuse(f"hold a statement that is not an assignment (line {stmt.lineno})")
+        try:
+            ast.literal_eval(stmt.value)
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            raise refuse(f"assign something other than a literal to {stmt.targets[0].id}") from None
+        assigned.append(stmt.targets[0].id)
+    if assigned != list(parameters):
+        raise refuse(f"assign {assigned}, not {list(parameters)}")
+    return source
+
+
+def notebook_run_parameters(cfg: RunConfig, notebook: Path, run_dir: Path) -> dict[str, Any]:
+    """Everything injected into one notebook: the config's ``params.<notebook>``, the top-level
+    ``seed`` when the parameters cell declares it, then ``config_path`` and ``run_dir``."""
+    declared = notebook_parameters(notebook)
+    return {
+        **cfg.notebook_params(notebook.stem),
+        **cfg.run_parameters(declared),
+        "config_path": str(cfg.config_path),
+        "run_dir": str(run_dir),
+    }
 
 
 def _execute(nb: Path, out: Path, parameters: dict[str, Any], cwd: Path, socket_dir: Path) -> tuple[str, str, int | None]:
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
+    check_injection(nb.stem, parameters)  # raises before anything runs
     try:
         pm.execute_notebook(
             str(nb), str(out), parameters=parameters, kernel_name="python3", cwd=str(cwd),
@@ -224,7 +321,7 @@ def _execute(nb: Path, out: Path, parameters: dict[str, Any], cwd: Path, socket_
         if exc.ename == "NotApplicable":
             return "not applicable", exc.evalue, None
         return "failed", f"{exc.ename}: {exc.evalue}", exc.exec_count
-    except Exception as exc:  # kernel died, nbformat error, ...
+    except Exception as exc:  # noqa: BLE001 - kernel died, nbformat error, ...: the page shows it
         return "failed", f"{type(exc).__name__}: {exc}", None
 
 
@@ -251,13 +348,54 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _update_latest(reports_dir: Path, run_id: str) -> None:
-    link = reports_dir / "latest"
-    tmp = reports_dir / f".latest-{os.getpid()}"
+def check_run_id(run_id: str, source: str = "--run-id") -> None:
+    """Refuse a run id that is not a plain folder name or that the runner uses itself.
+
+    Parameters
+    ----------
+    run_id : str
+        The proposed folder name under ``reports/``.
+    source : str
+        Where it came from, for the message (``--run-id``, or the config's ``name``).
+
+    Raises
+    ------
+    ValueError
+        One sentence saying why and what to use instead.
+    """
+    shown = f"{source} {run_id!r}"
+    control = next((ch for ch in run_id if unicodedata.category(ch).startswith("C")), None)
+    if control is not None:
+        what = {"\n": "a line break, ", "\r": "a carriage return, ", "\t": "a tab, ", "\x1b": "an escape, "}.get(control, "")
+        raise ValueError(f"{shown} contains a control character ({what}U+{ord(control):04X}); "
+                         f"use letters, digits, '.', '_' and '-' only.")
+    if run_id.lower() in RESERVED_RUN_IDS:
+        raise ValueError(f"{shown} is reserved: reports/{LATEST} always points at the newest complete run; "
+                         f"choose another run id.")
+    if run_id[:1] in (".", "_"):
+        raise ValueError(f"{shown}: names starting with '.' or '_' are reserved for the runner's own folders "
+                         f"({STAGING}, _scratch); start with a letter or digit.")
+    if not RUN_ID_PATTERN.fullmatch(run_id):
+        raise ValueError(f"{shown}: use letters, digits, '.', '_' and '-' only, starting with a letter or digit "
+                         f"(at most 100 characters).")
+
+
+def _update_latest(reports_dir: Path, run_id: str) -> bool:
+    """Point ``reports/latest`` at ``run_id`` atomically; False (and nothing left behind) when a
+    file or folder that is not a link is in the way."""
+    link = reports_dir / LATEST
+    tmp = reports_dir / f".{LATEST}-{os.getpid()}"
     if tmp.is_symlink() or tmp.exists():
         tmp.unlink()
+    if link.exists() and not link.is_symlink():
+        return False
     tmp.symlink_to(run_id, target_is_directory=True)
-    os.replace(tmp, link)
+    try:
+        os.replace(tmp, link)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        return False
+    return True
 
 
 def assemble_exports(folder: io.RunFolder, cfg: RunConfig) -> dict[str, int]:
@@ -271,16 +409,16 @@ def assemble_exports(folder: io.RunFolder, cfg: RunConfig) -> dict[str, int]:
         return written
     keep_cols = [c for c in ("customer_id", "country", "region", "state", "city") if c in customers.columns]
     out = customers[keep_cols].copy()
-    for basis, labels in folder.read_labels().items():
+    for labels in folder.read_labels().values():
         labels = labels.drop(columns=[c for c in labels.columns if c in out.columns and c != "customer_id"])
         out = out.merge(labels, on="customer_id", how="left")
     pii = set(cfg.pii_columns)
     out = out.drop(columns=[c for c in out.columns if c in pii]).sort_values("customer_id", kind="stable")
     folder.write_export("customers.csv", out)
     written["customers.csv"] = len(out)
-    profiles = sorted((folder.path / "data").glob("segments_*.parquet"))
+    profiles = folder.segments_tables()
     if profiles:
-        seg = pd.concat([pd.read_parquet(p) for p in profiles], ignore_index=True)
+        seg = pd.concat(list(profiles.values()), ignore_index=True)
         front = [c for c in ("basis", "segment") if c in seg.columns]
         seg = seg[front + [c for c in seg.columns if c not in front]]
         folder.write_export("segments.csv", seg)
@@ -318,18 +456,22 @@ def run(
         When a notebook fails (the run folder is still written, with the error visible).
     """
     t_start = time.perf_counter()
-    cfg = load_config(config_path)
+    if run_id is not None:
+        check_run_id(run_id)
+    cfg = load_config(config_path, notebook_dir=notebook_dir)
     for table in cfg.sources:  # fail fast on a wrong path or mapping: header only
         io.check_source(cfg, table)
     reports_dir = Path(reports_dir).resolve()
     notebooks = select_notebooks(discover_notebooks(Path(notebook_dir)), only)
-    run_id = run_id or f"{cfg.name}-{dt.datetime.now(dt.timezone.utc).strftime('%Y%m%dT%H%M%S')}"
-    if not RUN_ID_PATTERN.match(run_id):
-        raise ValueError(f"--run-id {run_id!r}: use letters, digits, '.', '_' and '-' only (max 100).")
+    for nb in notebooks:  # every injected cell is checked before the first notebook starts
+        check_injection(nb.stem, notebook_run_parameters(cfg, nb, reports_dir))
+    if run_id is None:
+        run_id = f"{cfg.name}-{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%S')}"
+        check_run_id(run_id, source=f"the run id made from name in {cfg.display_path()}")
     final = reports_dir / run_id
     if final.exists():
         raise ValueError(f"{final} already exists: choose another --run-id or remove that folder.")
-    staging_root = reports_dir / ".staging"
+    staging_root = reports_dir / STAGING
     staging_root.mkdir(parents=True, exist_ok=True)
     _cleanup_stale_staging(staging_root)
     lock = _claim_run_id(staging_root, run_id)
@@ -408,12 +550,36 @@ def _run_in_staging(
     notebook_dir: Path, echo: Callable[[str], None], t_start: float,
 ) -> RunResult:
     folder = io.RunFolder(staging)
-    folder.write_json("facts", "config", config_as_dict(cfg))
-    os.environ.update(KERNEL_ENV)
-    logging.getLogger("papermill").setLevel(logging.WARNING)
-    logging.getLogger("traitlets").setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", module="zmq")
+    folder.write_fact("config", config_as_dict(cfg))
+    with _quiet_libraries():
+        return _run_notebooks(cfg, run_id, notebooks, folder, final, reports_dir, notebook_dir, echo, t_start)
 
+
+# Loggers of the execution libraries, quietened while notebooks run (their chatter is not ours).
+_QUIET_LOGGERS = {"papermill": logging.WARNING, "traitlets": logging.ERROR}
+
+
+@contextlib.contextmanager
+def _quiet_libraries() -> Iterator[None]:
+    """Quieten papermill, traitlets and zmq for the run; restore the caller's logging levels and
+    warning filters afterwards, however the run ends."""
+    saved = {name: logging.getLogger(name).level for name in _QUIET_LOGGERS}
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", module="zmq")
+        try:
+            for name, level in _QUIET_LOGGERS.items():
+                logging.getLogger(name).setLevel(level)
+            yield
+        finally:
+            for name, level in saved.items():
+                logging.getLogger(name).setLevel(level)
+
+
+def _run_notebooks(
+    cfg: RunConfig, run_id: str, notebooks: list[Path], folder: io.RunFolder, final: Path, reports_dir: Path,
+    notebook_dir: Path, echo: Callable[[str], None], t_start: float,
+) -> RunResult:
+    staging = folder.path
     echo(f"Run {run_id}: config {cfg.display_path()}, as of {cfg.as_of}, {len(notebooks)} notebook(s)")
     results: list[NotebookResult] = []
     prep_failed = False
@@ -422,7 +588,8 @@ def _run_in_staging(
             results.append(NotebookResult(nb.stem, "skipped", error="data preparation failed"))
             echo(f"  [{i}/{len(notebooks)}] {nb.stem:<22} skipped (data preparation failed)")
             continue
-        params = {"config_path": str(cfg.config_path), "run_dir": str(staging), **cfg.notebook_params(nb.stem)}
+        params = notebook_run_parameters(cfg, nb, staging)
+        recorded = {k: v for k, v in params.items() if k not in RESERVED_PARAMETERS}
         executed = staging / f"{nb.stem}.ipynb"
         echo(f"  [{i}/{len(notebooks)}] {nb.stem:<22} running ...")
         t0 = time.perf_counter()
@@ -438,7 +605,7 @@ def _run_in_staging(
                 status, error = "failed", f"rendering the page failed: {type(exc).__name__}: {exc}"
         else:
             html = ""
-        results.append(NotebookResult(nb.stem, status, round(seconds, 2), error, html, cell))
+        results.append(NotebookResult(nb.stem, status, round(seconds, 2), error, html, cell, recorded))
         mark = {"ok": "ok", "not applicable": f"not applicable: {error}"}.get(status, f"FAILED at cell {cell}: {error}")
         echo(f"  [{i}/{len(notebooks)}] {nb.stem:<22} {mark} ({seconds:.1f} s)")
         if status != "ok" and nb.stem.startswith("00_"):
@@ -447,43 +614,41 @@ def _run_in_staging(
     exports = assemble_exports(folder, cfg)
     status = "complete" if all(r.status in ("ok", "not applicable") for r in results) else "failed"
     manifest = build_manifest(cfg, folder, run_id, results, status, exports, time.perf_counter() - t_start)
-    (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=False, default=str), encoding="utf-8")
+    folder.write_manifest(manifest)
     render_index(folder, manifest)
     if final.exists():
         raise ValueError(f"{final} appeared while this run was in progress; its result is discarded. Choose another --run-id.")
     os.replace(staging, final)
-    if status == "complete":
-        _update_latest(reports_dir, run_id)
+    if status == "complete" and not _update_latest(reports_dir, run_id):
+        echo(f"Note: {reports_dir / LATEST} is not a link, so it was left as it is; remove it to have it follow new runs.")
     elapsed = time.perf_counter() - t_start
-    echo(f"Run {run_id} {status} in {elapsed:.1f} s -> {final / 'index.html'}")
+    echo(f"Run {run_id} {status} in {elapsed:.1f} s -> {io.RunFolder(final).index_path}")
     result = RunResult(run_id, final, status, results)
     if status != "complete":
         failed = [r for r in results if r.status == "failed"]
         detail = "; ".join(f"{r.name} (cell {r.failed_cell}): {r.error}" for r in failed)
-        raise RunError(f"run {run_id} failed: {detail}. See {final / 'index.html'}.")
+        raise RunError(f"run {run_id} failed: {detail}. See {io.RunFolder(final).index_path}.")
     return result
 
 
 def build_manifest(cfg: RunConfig, folder: io.RunFolder, run_id: str, results: list[NotebookResult], status: str, exports: dict[str, int], seconds: float) -> dict[str, Any]:
     """Everything needed to reproduce or audit a run."""
-    inputs = folder.read_json("facts", "inputs") or {}
+    inputs = folder.read_fact("inputs") or {}
     return {
         "run_id": run_id,
         "status": status,
-        "created_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "seconds": round(seconds, 2),
         "config": config_as_dict(cfg),
         "inputs": inputs.get("files", {}),
         "column_mappings": inputs.get("mappings", {}),
         "unmapped_columns": inputs.get("unmapped_columns", {}),
-        "ledger": folder.read_json("data", "ledger"),
+        "ledger": folder.read_ledger(),
         "notebooks": [r.__dict__ for r in results],
         "exports": exports,
-        "exports_sha256": {
-            p.name: io.sha256_file(p) for p in sorted((folder.path / "exports").glob("*")) if p.is_file()
-        } if (folder.path / "exports").exists() else {},
-        "models": folder.read_all_json("models"),
-        "facts": {k: v for k, v in folder.read_all_json("facts").items() if k not in ("config", "inputs")},
+        "exports_sha256": {p.name: io.sha256_file(p) for p in folder.export_files()},
+        "models": folder.read_models(),
+        "facts": {k: v for k, v in folder.read_facts().items() if k not in ("config", "inputs")},
         "versions": _versions(),
         "git_commit": _git_commit(),
         "platform": {"python": sys.version.split()[0], "machine": platform.machine(), "system": platform.system()},

@@ -45,9 +45,9 @@ def prepare_run(cfg: RunConfig, folder: io.RunFolder) -> contract.Prepared:
         folder.write_set_aside(table, frame)
     inputs = {table: r.files for table, r in raw.items()}
     unmapped = {table: r.unmapped for table, r in raw.items()}
-    folder.write_json("facts", "inputs", {"files": inputs, "mappings": prepared.mappings, "unmapped_columns": unmapped})
+    folder.write_fact("inputs", {"files": inputs, "mappings": prepared.mappings, "unmapped_columns": unmapped})
     # the ledger file marks the tables as complete; it is written last
-    folder.write_json("data", "ledger", prepared.ledger.to_dict())
+    folder.write_ledger(prepared.ledger.to_dict())
     return prepared
 
 
@@ -116,7 +116,7 @@ class Run:
 
     def ledger(self) -> contract.Ledger:
         self.ensure_prepared()
-        payload = self.folder.read_json("data", "ledger")
+        payload = self.folder.read_ledger()
         return contract.Ledger(rows=payload["rows"], notes=payload["notes"])
 
     def params(self, notebook: str) -> dict[str, Any]:
@@ -129,18 +129,27 @@ class Run:
 
     def save_model(self, name: str, payload: dict[str, Any]) -> None:
         """Fitted parameters; they appear in the manifest under ``models.<name>``."""
-        self.folder.write_json("models", name, payload)
+        self.folder.write_model(name, payload)
 
     def save_fact(self, name: str, payload: Any) -> None:
         """Small results for the run's index page and manifest."""
-        self.folder.write_json("facts", name, payload)
+        self.folder.write_fact(name, payload)
 
     def save_estimator(self, name: str, estimator: Any) -> None:
         """A fitted model later runs score new data with (see the monitoring page)."""
         io.write_estimator(self.folder, name, estimator)
 
-    def previous_run(self, path: str | Path | None = None, needs: tuple[str, ...] = ()) -> io.RunFolder | None:
-        """The previous complete run of this config having the files ``needs`` (or the folder ``path``)."""
+    def previous_run(self, path: str | Path | None = None, needs: tuple[io.Need, ...] = ()) -> io.RunFolder | None:
+        """The previous complete run of this config holding ``needs`` (or the folder ``path``).
+
+        Parameters
+        ----------
+        path : str or Path, optional
+            A run folder to use as it is (a notebook parameter); empty means search.
+        needs : tuple of (kind, name)
+            Artefacts the run must hold, e.g. ``(("labels", "behavioral"), ("estimator",
+            "behavioral_clusters"))``; kinds are :attr:`analysis.io.RunFolder.KINDS`.
+        """
         if path:
             return io.RunFolder(path)
         reports = self.folder.path.parent
@@ -180,7 +189,7 @@ class Run:
 
     def save_segments(self, basis: str, frame: pd.DataFrame) -> None:
         """Segment profiles of one basis; they join ``exports/segments.csv``."""
-        self.folder.write_table(f"segments_{basis}", frame.assign(basis=basis))
+        self.folder.write_segments(basis, frame.assign(basis=basis))
 
 
 def open_run(config_path: str | Path, run_dir: str | Path | None = None) -> Run:
@@ -196,6 +205,6 @@ def open_run(config_path: str | Path, run_dir: str | Path | None = None) -> Run:
     cfg = load_config(config_path)
     folder = io.RunFolder(run_dir or default_run_dir(cfg))
     folder.path.mkdir(parents=True, exist_ok=True)
-    if folder.read_json("facts", "config") is None:
-        folder.write_json("facts", "config", config_as_dict(cfg))
+    if folder.read_fact("config") is None:
+        folder.write_fact("config", config_as_dict(cfg))
     return Run(config=cfg, folder=folder)

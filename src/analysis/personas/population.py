@@ -196,7 +196,7 @@ def build_population(
     if features is not None and len(features):
         parts.append(("features", _indexed(features, "features")))
     for basis, frame in sorted(labels.items()):
-        parts.append((basis, _indexed(frame, f"labels/{basis}")))
+        parts.append((basis, _indexed(frame, f"the {basis} labels")))
     if not parts:
         raise ValueError("personas need at least one of: customers, features (or transactions), labels.")
 

@@ -82,6 +82,6 @@ def write_markdown_export(folder: Any, name: str, text: str) -> Path:
     """Write a Markdown export into the run folder's ``exports/`` (``folder`` is an ``io.RunFolder``)."""
     if Path(name).name != name or not name.endswith(".md"):
         raise ValueError(f"export name {name!r}: give a plain file name ending in .md, e.g. 'personas.md'.")
-    path = folder.sub("exports") / name
+    path = folder.export_path(name)
     path.write_text(text, encoding="utf-8")
     return path
