@@ -6,11 +6,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 CONFIG ?= config/sample.yaml
 RUN_ID ?=
+RUN ?= reports/latest
 PYTEST_ARGS ?=
 LAB_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup report test lab sample clean distclean
+.PHONY: help setup report test lab sample pdf clean distclean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-10s %s\n", $$1, $$2}'
@@ -34,6 +35,9 @@ test: setup ## run the test suite (unit, notebooks, browser)
 
 lab: setup ## start JupyterLab with the project kernel (LAB_ARGS=--no-browser on a server)
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
+
+pdf: setup ## print a run (RUN=reports/<run_id>, default the latest) as one PDF with headless Chromium
+	$(BIN)/analysis pdf --run $(RUN)
 
 sample: setup ## regenerate data/sample/ with the synthetic generator
 	$(BIN)/analysis sample --out data/sample
