@@ -200,6 +200,26 @@ def check_split_bars():
                                           ("urban", "% of revenue"): 60.0, ("rural", "% of revenue"): 40.0}
 
 
+def check_size_vs_value():
+    seg = pd.DataFrame({"segment": ["Loyal", "Lost"], "customers_pct": [30.0, 70.0], "revenue_pct": [80.0, 20.0]})
+    ax = plots.size_vs_value(seg)
+    drawn = hbars(ax)
+    assert drawn == {"Loyal": [30.0, 80.0], "Lost": [70.0, 20.0]}
+
+
+def check_pareto():
+    ax = plots.pareto(pd.Series([80.0, 10.0, 5.0, 5.0, 0.0]))
+    x, y = ax.lines[0].get_xdata(), ax.lines[0].get_ydata()
+    assert x.tolist() == [0, 20, 40, 60, 80, 100] and y.round(6).tolist() == [0, 80, 90, 95, 100, 100]
+    assert "top 20% hold 80%" in [t.get_text() for t in ax.texts]
+
+
+def check_level_mix():
+    ax = plots.level_mix(pd.Series(["low"] * 6 + ["high"] * 3 + ["medium"]), order=["low", "medium", "high"])
+    assert hbars(ax) == {"low": 60.0, "medium": 10.0, "high": 30.0}
+    assert bar_label_texts(ax) == {"low": "60%", "medium": "10%", "high": "30%"}
+
+
 CHECKS = {name.removeprefix("check_"): fn for name, fn in dict(globals()).items() if name.startswith("check_")}
 
 

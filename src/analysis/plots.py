@@ -251,7 +251,8 @@ def alpha_bars(reliability: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Axe
 
 
 def rollup_bars(rollups: dict[str, pd.DataFrame], value: str, xlabel: str, title: str, top: int = 12) -> plt.Figure:
-    """One ranked-bar panel per geographic level (levels with a single area are skipped)."""
+    """One ranked-bar panel per geographic level (levels with a single area are skipped): one bar
+    per area, its total, labelled by the rollup's ``area`` name when it has one."""
     shown = {level: table for level, table in rollups.items() if len(table) > 1 and table[value].notna().any()}
     if not shown:
         fig, ax = plt.subplots(figsize=(9, 1.2))
@@ -261,7 +262,8 @@ def rollup_bars(rollups: dict[str, pd.DataFrame], value: str, xlabel: str, title
     heights = [0.3 * min(top, len(t)) + 1.0 for t in shown.values()]
     fig, axes = plt.subplots(len(shown), 1, figsize=(9, sum(heights) + 0.6), gridspec_kw={"height_ratios": heights}, squeeze=False)
     for ax, (level, table) in zip(axes[:, 0], shown.items()):
-        ranked_bars(table, level, value, f"by {level.replace('_', ' ')} (top {min(top, len(table))})", xlabel, top=top, ax=ax)
+        label = "area" if "area" in table else level  # disambiguated names ("Columbus, GA") when the rollup has them
+        ranked_bars(table, label, value, f"by {level.replace('_', ' ')} (top {min(top, len(table))})", xlabel, top=top, ax=ax)
     fig.suptitle(title, fontweight="bold")
     fig.tight_layout()
     return fig
@@ -277,3 +279,53 @@ def split_bars(splits: dict[str, pd.DataFrame], title: str) -> plt.Figure:
     fig.suptitle(title, fontweight="bold")
     fig.tight_layout()
     return fig
+
+
+def size_vs_value(segments: pd.DataFrame, title: str = "Share of customers vs share of revenue", ax: plt.Axes | None = None) -> plt.Axes:
+    """Small index chart: for each segment, its share of customers next to its share of revenue.
+
+    ``segments`` has ``segment``, ``customers_pct`` and ``revenue_pct`` (one basis's profiles).
+    """
+    data = segments.dropna(subset=["customers_pct"]).head(8)
+    ax = _ax(ax, (5.2, 0.42 * len(data) + 1.1))
+    positions = np.arange(len(data))
+    height = 0.4
+    revenue = data["revenue_pct"].fillna(0).to_numpy(dtype=float) if "revenue_pct" in data else np.zeros(len(data))
+    ax.barh(positions - height / 2, data["customers_pct"].to_numpy(dtype=float), height, color="#9ecae9", label="% of customers")
+    ax.barh(positions + height / 2, revenue, height, color="#1f77b4", label="% of revenue")
+    ax.set_yticks(positions, data["segment"].astype(str))
+    ax.invert_yaxis()
+    ax.set(xlabel="% of total", title=title)
+    ax.legend(loc="lower right", fontsize=8)
+    return ax
+
+
+def pareto(values: pd.Series, title: str = "How concentrated is value?", ax: plt.Axes | None = None) -> plt.Axes:
+    """Small index chart: cumulative % of ``values`` held by the top x% of customers."""
+    ax = _ax(ax, (5.2, 3.2))
+    ordered = np.sort(values.fillna(0).clip(lower=0).to_numpy(dtype=float))[::-1]
+    total = ordered.sum()
+    share = np.cumsum(ordered) / total * 100 if total > 0 else np.zeros(len(ordered))
+    customers = np.arange(1, len(ordered) + 1) / max(len(ordered), 1) * 100
+    ax.plot(np.r_[0, customers], np.r_[0, share], color="#1f77b4")
+    ax.plot([0, 100], [0, 100], color="grey", linestyle=":")
+    top20 = float(np.interp(20, customers, share)) if len(ordered) else 0.0
+    ax.axvline(20, color="#999", linewidth=0.8)
+    ax.annotate(f"top 20% hold {top20:.0f}%", (20, top20), xytext=(6, -12), textcoords="offset points", fontsize=8)
+    ax.set(xlabel="% of customers (highest first)", ylabel="% of value", title=title, xlim=(0, 100), ylim=(0, 100))
+    return ax
+
+
+def level_mix(levels: pd.Series, order: list[str] | None = None, title: str = "Churn risk mix", ax: plt.Axes | None = None) -> plt.Axes:
+    """Small index chart: % of customers at each level (e.g. churn risk low / medium / high)."""
+    ax = _ax(ax, (5.2, 2.2))
+    counts = levels.dropna().astype(str).value_counts()
+    order = [o for o in (order or []) if o in counts.index] + [o for o in counts.index if o not in (order or [])]
+    pct = counts.reindex(order) / max(counts.sum(), 1) * 100
+    colours = {"low": "#2f855a", "medium": "#d69e2e", "high": "#c05621"}
+    bars = ax.barh(np.arange(len(pct)), pct.to_numpy(dtype=float), color=[colours.get(o, "#4c78a8") for o in order])
+    ax.set_yticks(np.arange(len(pct)), order)
+    ax.invert_yaxis()
+    ax.bar_label(bars, labels=[f"{v:.0f}%" for v in pct], padding=3, fontsize=8)
+    ax.set(xlabel="% of customers", title=title, xlim=(0, 100))
+    return ax
