@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
 from threadpoolctl import threadpool_limits
 
-from analysis import contract, io
+from analysis import contract, io, plots, workspace
 from analysis.config import load_config
 from analysis.sample import generate_sample
 from analysis.segment import geographic
 
-from .conftest import SAMPLE_CONFIG
+from .conftest import PROJECT_ROOT, SAMPLE_CONFIG, shared_path
 
 LOOKUP = io.read_yaml(None, "us_states.yaml")
 
@@ -115,16 +123,118 @@ def test_lookup_populations_add_up_to_the_2020_census():
     assert len(table) == 51 and table["population"].sum() == 331_449_281
 
 
-def test_home_locations_keep_city_inside_state():
-    tx = pd.DataFrame({"customer_id": ["a"] * 5, "order_id": ["1", "2", "3", "4", "5"],
-                       "timestamp": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04", "2024-01-05"]),
-                       "state": ["Texas", "Texas", "Ohio", "Ohio", "California"],
-                       "city": ["Houston", "Dallas", "Columbus", "Columbus", "Dallas"]})
-    # taken separately, the modes would be Texas (2, alphabetical tie with Ohio) and Dallas (2): a mismatched pair
-    customers = pd.DataFrame({"customer_id": ["a"], "state": ["Texas"], "city": ["Dallas"]})
-    out, notes = geographic.home_locations(customers, tx)
-    assert out[["state", "city"]].iloc[0].tolist() == ["Ohio", "Columbus"]
-    assert notes
+def _two_countries() -> tuple[pd.DataFrame, pd.Series]:
+    """Repeated names under different parents: "West" and "East" in the US and in Canada, a
+    Columbus in Ohio and one in Georgia; Canadian provinces too small to be segments."""
+    rows = ([("United States", "West", "California", "Los Angeles", 100.0)] * 40
+            + [("United States", "West", "Nevada", "Reno", 60.0)] * 3
+            + [("United States", "East", "Ohio", "Columbus", 10.0)] * 35
+            + [("United States", "South", "Georgia", "Columbus", 20.0)] * 32
+            + [("Canada", "West", "British Columbia", "Vancouver", 50.0)] * 4
+            + [("Canada", "West", "Alberta", "Calgary", 30.0)] * 3
+            + [("Canada", "East", "Ontario", "Toronto", 40.0)] * 5)
+    frame = pd.DataFrame(rows, columns=["country", "region", "state", "city", "value"])
+    frame.insert(0, "customer_id", [f"c{i:03d}" for i in range(len(frame))])
+    return frame.drop(columns="value"), pd.Series(frame["value"].to_numpy(), index=frame["customer_id"])
+
+
+def test_repeated_names_are_totalled_and_named_by_full_path():
+    customers, value = _two_countries()
+    region = geographic.rollup(customers, "region", value).set_index("area")
+    # one row per (country, region): US West and Canada West are summed apart, never averaged together
+    assert region["revenue"].to_dict() == {"West, United States": 40 * 100.0 + 3 * 60.0, "South": 32 * 20.0, "East, United States": 35 * 10.0,
+                                          "West, Canada": 4 * 50.0 + 3 * 30.0, "East, Canada": 5 * 40.0}
+    assert region["revenue"].sum() == value.sum() and region.loc["West, Canada", "customers"] == 7
+    city = geographic.rollup(customers, "city", value).set_index("area")
+    assert city.loc["Columbus, Ohio", "revenue"] == 350.0 and city.loc["Columbus, Georgia", "revenue"] == 640.0
+    assert city.loc["Los Angeles", "customers"] == 40 and "Columbus" not in city.index
+    # the chart draws each full path's total under its own name
+    fig = plots.rollup_bars({"region": region.reset_index(), "city": city.reset_index()}, "revenue", "revenue", "t")
+    drawn = {t.get_text(): p.get_width() for t, p in zip(fig.axes[0].get_yticklabels(), fig.axes[0].patches)}
+    assert drawn == region["revenue"].to_dict()
+    drawn_city = {t.get_text(): p.get_width() for t, p in zip(fig.axes[1].get_yticklabels(), fig.axes[1].patches)}
+    assert drawn_city["Columbus, Georgia"] == 640.0 and drawn_city["Columbus, Ohio"] == 350.0
+    plt.close(fig)
+
+
+def test_state_codes_from_the_lookup_name_repeated_cities():
+    customers, value = _two_countries()
+    result = geographic.segment_geographic(customers, spend=value, as_of="2024-12-31", lookup=LOOKUP, min_segment_size=30)
+    cities = set(result.rollups["city"]["area"])
+    assert {"Columbus, OH", "Columbus, GA", "Vancouver"} <= cities
+    # the US state lookup applies to the US only; Canadian customers keep blank lookup attributes and are named in a note
+    enriched = result.customers.set_index("customer_id")
+    assert enriched.loc[customers["country"].eq("Canada").to_numpy(), "climate_zone"].isna().all()
+    assert enriched.loc[customers["country"].eq("United States").to_numpy(), "climate_zone"].notna().all()
+    assert any("Canada" in n for n in result.notes)
+
+
+def test_small_areas_pool_within_their_country():
+    customers, _ = _two_countries()
+    labels, level, reason = geographic.rollup_segments(customers, min_segment_size=30)
+    assert level == "city"
+    frame = customers.set_index("customer_id").assign(segment=labels)
+    assert frame.groupby("segment")["country"].nunique().max() == 1  # no segment mixes countries
+    assert set(frame.loc[frame["country"] == "Canada", "segment"]) == {"Canada"}  # a country with no area of its own: one group
+    assert set(frame.loc[frame["city"] == "Reno", "segment"]) == {"Other United States"}  # too small for a region pool
+    assert set(frame.loc[frame["state"] == "Georgia", "segment"]) == {"Columbus, Georgia"}
+    assert "never across countries" in reason
+
+
+def test_segments_come_from_the_customer_table_not_a_second_derivation():
+    # the customer table (as validated, exported beside the segments) says Ohio; the order lines ship mostly to Texas.
+    customers = pd.DataFrame({"customer_id": [f"c{i}" for i in range(40)], "state": ["Ohio"] * 40, "city": ["Columbus"] * 40})
+    tx = pd.DataFrame({"customer_id": [f"c{i}" for i in range(40) for _ in range(3)], "order_id": [str(i) for i in range(120)],
+                       "timestamp": pd.Timestamp("2024-06-01"), "amount": 10.0, "state": ["Texas", "Texas", "Ohio"] * 40,
+                       "city": ["Dallas", "Dallas", "Columbus"] * 40})
+    result = geographic.segment_geographic(customers, tx, as_of="2024-12-31", min_segment_size=30)
+    assert set(result.labels["geographic_segment"]) == {"Columbus"}
+    assert result.rollups["state"]["area"].tolist() == ["Ohio"] and (result.customers["state"] == "Ohio").all()
+
+
+def _consistent(exported: pd.DataFrame, labels: pd.Series, level: str) -> pd.Series:
+    """Whether each customer's segment is their area at ``level``, a pool of one of its parents
+    ("Other <parent>" or the parent itself) or unknown location, judged from the exported columns."""
+    names = {lvl: geographic.area_labels(exported, lvl) for lvl in geographic.levels_present(exported)}
+    segment = labels.reindex(exported["customer_id"].astype(str)).to_numpy()
+    ok = pd.Series(segment == names[level].to_numpy(), index=exported.index)
+    ok |= segment == geographic.UNKNOWN_LOCATION
+    for parent, named in names.items():
+        if geographic.LEVELS.index(parent) < geographic.LEVELS.index(level):
+            ok |= (segment == named.to_numpy()) | (segment == ("Other " + named).to_numpy())
+    return ok
+
+
+@pytest.mark.shared_data
+def test_superstore_segment_agrees_with_the_location_exported_beside_it():
+    shared_path("superstore", "Sample - Superstore.csv")
+    cfg = load_config(PROJECT_ROOT / "config" / "superstore.yaml")
+    tables = contract.prepare(workspace.read_raw(cfg), cfg).tables
+    customers = tables["customers"]
+    result = geographic.segment_geographic(customers, tables["transactions"], as_of=cfg.as_of, lookup=LOOKUP, n_bootstrap=1)
+    labels = result.labels.set_index("customer_id")["geographic_segment"]
+    exported = customers[["customer_id", "country", "region", "state", "city"]]  # what assemble_exports writes
+    level = result.method.split(": ")[-1]
+    assert level == "state" and len(labels) == len(exported) == 793
+    ok = _consistent(exported, labels, level)
+    assert ok.all(), exported[~ok].assign(segment=labels.reindex(exported.loc[~ok, "customer_id"]).to_numpy()).head()
+    # every full path maps to one segment; the Columbuses and Springfields are apart
+    assert exported.assign(s=labels.reindex(exported["customer_id"]).to_numpy()).groupby(["region", "state"])["s"].nunique().max() == 1
+    assert {"Columbus, OH", "Columbus, GA", "Columbus, IN"} <= set(result.rollups["city"]["area"])
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_superstore_export_never_contradicts_itself(tmp_path):
+    shared_path("superstore", "Sample - Superstore.csv")
+    proc = subprocess.run([sys.executable, "-m", "analysis", "run", "--config", str(PROJECT_ROOT / "config" / "superstore.yaml"),
+                           "--run-id", "geo", "--reports-dir", str(tmp_path), "--only", "00_data_prep", "11_geographic"],
+                          check=False, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    exported = pd.read_csv(tmp_path / "geo" / "exports" / "customers.csv", dtype=str)
+    labels = exported.set_index("customer_id")["geographic_segment"]
+    ok = _consistent(exported, labels, "state")
+    assert len(exported) == 793 and ok.all(), exported[~ok].head()
 
 
 def test_missing_coordinates_and_no_location():

@@ -455,6 +455,14 @@ def run(
     RunError
         When a notebook fails (the run folder is still written, with the error visible).
     """
+    with _quiet_libraries():
+        return _run(config_path, run_id, only, Path(reports_dir), Path(notebook_dir), echo)
+
+
+def _run(
+    config_path: str | Path, run_id: str | None, only: list[str] | None, reports_dir: Path, notebook_dir: Path,
+    echo: Callable[[str], None],
+) -> RunResult:
     t_start = time.perf_counter()
     if run_id is not None:
         check_run_id(run_id)
@@ -551,8 +559,7 @@ def _run_in_staging(
 ) -> RunResult:
     folder = io.RunFolder(staging)
     folder.write_fact("config", config_as_dict(cfg))
-    with _quiet_libraries():
-        return _run_notebooks(cfg, run_id, notebooks, folder, final, reports_dir, notebook_dir, echo, t_start)
+    return _run_notebooks(cfg, run_id, notebooks, folder, final, reports_dir, notebook_dir, echo, t_start)
 
 
 # Loggers of the execution libraries, quietened while notebooks run (their chatter is not ours).
@@ -562,7 +569,10 @@ _QUIET_LOGGERS = {"papermill": logging.WARNING, "traitlets": logging.ERROR}
 @contextlib.contextmanager
 def _quiet_libraries() -> Iterator[None]:
     """Quieten papermill, traitlets and zmq for the run; restore the caller's logging levels and
-    warning filters afterwards, however the run ends."""
+    warning filters afterwards, however the run ends.
+
+    Filters that libraries install when the run first imports them (urllib3, jupyter_client) go
+    too: the caller's ``warnings.filters`` is exactly what it was."""
     saved = {name: logging.getLogger(name).level for name in _QUIET_LOGGERS}
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", module="zmq")

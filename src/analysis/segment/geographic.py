@@ -2,7 +2,13 @@
 
 * **Rollups** by country / region / state / city (:func:`rollup`): customers, revenue, revenue
   per customer, growth (last 12 months against the 12 before, when the transactions cover both
-  windows) and penetration (customers per 100,000 residents, when a population is known).
+  windows) and penetration (customers per 100,000 residents, when a population is known). An
+  area is its full path (country -> region -> state -> city): the two Columbuses, or a US and a
+  Canadian "West", are totalled apart and named apart ("Columbus, GA", "West, Canada";
+  :func:`area_labels`).
+* **Locations** come from the customer table as validated (for order-line data, the contract's
+  one address per customer), the table ``exports/customers.csv`` carries, so a customer's
+  segment never contradicts the location exported beside it.
 * **Splits** by urban/rural and climate zone, from data columns or, for US states, from the lookup
   table shipped with the package (``analysis/data/us_states.yaml``: census region and division,
   dominant climate, 2020 population), see :func:`enrich_from_lookup`.
@@ -11,7 +17,8 @@
   so clusters respect haversine geometry at any scale), k chosen by
   :mod:`analysis.segment.selection`, each cluster named from its dominant region (and city when
   two clusters share a region). Without coordinates, the finest rollup with enough customers
-  per area (:func:`rollup_segments`): e.g. states, with small states pooled as "Other <region>".
+  per area (:func:`rollup_segments`): e.g. states, with small states pooled within their parent
+  ("Other West"), never across countries: a country outside the reference data stays its own group.
 
 No map tiles or downloads: charts are ranked bars and heatmaps.
 """
@@ -68,9 +75,12 @@ def enrich_from_lookup(customers: pd.DataFrame, lookup: dict[str, Any] | None, *
     """Add lookup attributes (e.g. climate zone, census region) the customer table lacks.
 
     The lookup's ``key`` column (e.g. ``state``) is matched case-insensitively on names and on
-    codes; it applies only when at least ``min_match`` of the customers with a key value match.
-    Columns already in the data are kept as they are. A ``population`` column of the lookup
-    becomes ``<key>_population`` (the population of the customer's area at that level).
+    codes. With a ``country`` column, it applies country by country: to the countries where at
+    least ``min_match`` of the customers with a key value match (e.g. the United States), and
+    not to the others (e.g. Canadian provinces), whose customers keep blank attributes and their
+    own areas. Without one, it applies when ``min_match`` of all key values match. Columns
+    already in the data are kept as they are. A ``population`` column of the lookup becomes
+    ``<key>_population`` and the ``code`` column ``<key>_code`` (short names, "GA").
 
     Returns
     -------
@@ -92,16 +102,20 @@ def enrich_from_lookup(customers: pd.DataFrame, lookup: dict[str, Any] | None, *
     if by_code is not None:
         row = row.where(row >= 0, pd.Series(by_code.index.get_indexer(text.fillna("")), index=customers.index))
     has_key = text.notna()
-    matched = (row >= 0) & has_key
-    share = matched.sum() / max(has_key.sum(), 1)
-    if share < min_match:
-        return customers, [f"The {key} lookup was not applied: only {100 * share:.0f}% of {key} values match it."]
+    hit = (row >= 0) & has_key
+    country = (customers["country"].astype(object).where(customers["country"].notna(), MISSING)
+               if "country" in customers and customers["country"].notna().any() else pd.Series("", index=customers.index))
+    share = hit.groupby(country).sum() / has_key.groupby(country).sum().clip(lower=1)
+    covered = share.index[share >= min_match]
+    matched = hit & country.isin(covered)
+    if not matched.any():
+        return customers, [f"The {key} lookup was not applied: only {100 * hit.sum() / max(has_key.sum(), 1):.0f}% of {key} values match it."]
     out = customers.copy()
     added = []
     for col in table.columns:
-        if col in (key, code_col):
+        if col == key:
             continue
-        target = f"{key}_population" if col == "population" else col
+        target = f"{key}_population" if col == "population" else f"{key}_code" if col == code_col else col
         if target in out and out[target].notna().any():
             continue
         values = table[col].to_numpy(dtype=object if col != "population" else float)
@@ -110,8 +124,11 @@ def enrich_from_lookup(customers: pd.DataFrame, lookup: dict[str, Any] | None, *
             out[target] = out[target].astype(float)
         added.append(target)
     notes = [f"Added {added} from the package's {key} lookup ({matched.sum():,} of {has_key.sum():,} customers matched)."] if added else []
-    if (~matched & has_key).any():
-        unknown = sorted(customers.loc[~matched & has_key, key].astype(str).unique())[:10]
+    outside = [c for c in share.index if c not in covered and c != ""]
+    if outside:
+        notes.append(f"Countries not in the {key} lookup keep their own areas and blank lookup attributes: {sorted(map(str, outside))[:10]}.")
+    if (~hit & has_key & country.isin(covered)).any():
+        unknown = sorted(customers.loc[~hit & has_key & country.isin(covered), key].astype(str).unique())[:10]
         notes.append(f"{key} values not in the lookup (attributes left blank): {unknown}.")
     return out, notes
 
@@ -119,45 +136,6 @@ def enrich_from_lookup(customers: pd.DataFrame, lookup: dict[str, Any] | None, *
 # ------------------------------------------------------------------------------------------
 # Rollups
 # ------------------------------------------------------------------------------------------
-
-
-def home_locations(customers: pd.DataFrame, transactions: pd.DataFrame | None) -> tuple[pd.DataFrame, list[str]]:
-    """Each customer's location as the most frequent (country, region, state, city, postal code)
-    combination of their orders, taken together.
-
-    When locations come from order lines (ship-to addresses), taking the most frequent value of
-    each column separately can pair a city with another state's name; taking the combination
-    keeps a customer's city inside their state. Ties go to the combination ordered most recently
-    (an alphabetical tie-break would favour areas early in the alphabet).
-
-    Returns
-    -------
-    customers : DataFrame
-        A copy with the location columns replaced for customers who have orders.
-    notes : list of str
-    """
-    cols = [c for c in (*LEVELS, "postal_code") if transactions is not None and c in transactions.columns]
-    if not cols:
-        return customers, []
-    lines = pd.concat([transactions[["customer_id", "order_id", "timestamp"]].reset_index(drop=True),
-                       _as_text(transactions[cols]).reset_index(drop=True)], axis=1)
-    counts = lines.groupby(["customer_id", *cols], sort=False).agg(orders=("order_id", "nunique"), last=("timestamp", "max")).reset_index()
-    top = counts.sort_values(["customer_id", "orders", "last"], ascending=[True, False, False], kind="stable")
-    top = top.drop_duplicates("customer_id").set_index("customer_id")[cols].replace(MISSING, None)
-    out = customers.copy()
-    ids = out["customer_id"].astype(str)
-    has = ids.isin(top.index).to_numpy()
-    before = _as_text(out.loc[has, [c for c in cols if c in out]]) if any(c in out for c in cols) else None
-    for col in cols:
-        out.loc[has, col] = top[col].reindex(ids[has]).to_numpy(dtype=object)
-    notes = []
-    if before is not None:
-        after = _as_text(out.loc[has, before.columns])
-        changed = int((before != after).any(axis=1).sum())
-        if changed:
-            notes.append(f"Locations come from the order lines: each customer's most frequent {'/'.join(cols)} combination, taken together "
-                         f"({changed:,} customers had a city or state from a different combination when each was taken separately).")
-    return out, notes
 
 
 def levels_present(customers: pd.DataFrame) -> list[str]:
@@ -198,19 +176,56 @@ def revenue_windows(transactions: pd.DataFrame | None, as_of: str | pd.Timestamp
 
 
 def level_keys(level: str, present: Sequence[str]) -> list[str]:
-    """Columns that identify an area of ``level``: the level and the coarser levels that tell
-    same-named areas apart (a city within its state and country). Regions group states, so
-    they are not part of a state's or city's key when the state is known.
+    """Columns that identify an area of ``level``: its full path, every level present from the
+    coarsest down to it, so same-named areas under different parents stay apart.
 
     Examples
     --------
     >>> level_keys("city", ["country", "region", "state", "city"])
-    ['country', 'state', 'city']
+    ['country', 'region', 'state', 'city']
     """
-    chain = [lvl for lvl in present if LEVELS.index(lvl) <= LEVELS.index(level)]
-    if level in ("state", "city") and "state" in chain:
-        chain = [lvl for lvl in chain if lvl != "region"]
-    return chain
+    return [lvl for lvl in present if LEVELS.index(lvl) <= LEVELS.index(level)]
+
+
+def area_labels(customers: pd.DataFrame, level: str) -> pd.Series:
+    """Each customer's area at ``level`` by name, disambiguated where a name repeats under
+    different parents: "Columbus, GA" and "Columbus, OH", "West, Canada" and "West, United States".
+
+    The nearest parent that tells the paths apart is added (a state by its code when the lookup
+    gave one, ``state_code``); a name that is unique stays as it is.
+
+    Returns
+    -------
+    Series
+        Aligned with ``customers`` (same index); missing values show as "(missing)".
+
+    Examples
+    --------
+    >>> c = pd.DataFrame({"state": ["Georgia", "Ohio", "Ohio"], "state_code": ["GA", "OH", "OH"],
+    ...                   "city": ["Columbus", "Columbus", "Dayton"]})
+    >>> area_labels(c, "city").tolist()
+    ['Columbus, GA', 'Columbus, OH', 'Dayton']
+    """
+    keys = level_keys(level, levels_present(customers)) or [level]
+    paths = _as_text(customers[keys]).reset_index(drop=True)
+    short = {}
+    if "state" in keys and "state_code" in customers:
+        codes = customers["state_code"].astype(object).where(customers["state_code"].notna()).reset_index(drop=True)
+        short["state"] = codes.where(codes.notna(), paths["state"])
+    qualifiers = paths.assign(**short)
+    first = ~paths.duplicated()
+    unique, qual = paths[first], qualifiers[first]
+    names = unique[level].astype(str)
+    for parent in reversed(keys[:-1]):  # nearest parent first; a handful of levels
+        repeated = names.duplicated(keep=False)
+        if not repeated.any():
+            break
+        known = qual[parent].astype(str).ne(MISSING)
+        names = names.where(~(repeated & known), names + ", " + qual[parent].astype(str))
+    names = unique_names(names)
+    lookup = unique.assign(_name=names.to_numpy())
+    out = paths.merge(lookup, on=keys, how="left")["_name"]
+    return pd.Series(out.to_numpy(dtype=object), index=customers.index, name=level)
 
 
 def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
@@ -233,8 +248,8 @@ def rollup(
     customers : DataFrame
         Customers with the geographic columns (``customer_id`` and the ``by`` columns).
     by : str or list of str
-        Column(s) to group by. A level of :data:`LEVELS` is keyed by :func:`level_keys`, so
-        same-named areas (two Springfields) stay apart.
+        Column(s) to group by. A level of :data:`LEVELS` is keyed by its full path
+        (:func:`level_keys`), so same-named areas (two Springfields) are totalled apart.
     value : Series, optional
         Purchase value per customer (index ``customer_id``).
     windows : DataFrame, optional
@@ -249,15 +264,15 @@ def rollup(
 
     Returns
     -------
-    DataFrame sorted by revenue (customers when there is no value), one row per area: the key
-    columns, ``customers``, ``customers_pct``, ``revenue``, ``revenue_pct``,
+    DataFrame sorted by revenue (customers when there is no value), one row per area: ``area``
+    (its name, disambiguated by :func:`area_labels`), the key columns, ``customers``, ``customers_pct``, ``revenue``, ``revenue_pct``,
     ``revenue_per_customer`` and, where available, ``revenue_recent``, ``revenue_previous``,
     ``growth_pct``, ``population``, ``penetration_per_million``.
 
     Examples
     --------
     >>> cust = pd.DataFrame({"customer_id": ["a", "b", "c"], "region": ["N", "N", "S"]})
-    >>> rollup(cust, "region", pd.Series([10.0, 30.0, 20.0], index=["a", "b", "c"]))[["region", "customers", "revenue_per_customer"]].values.tolist()
+    >>> rollup(cust, "region", pd.Series([10.0, 30.0, 20.0], index=["a", "b", "c"]))[["area", "customers", "revenue_per_customer"]].values.tolist()
     [['N', 2, 20.0], ['S', 1, 20.0]]
     """
     by = [by] if isinstance(by, str) else list(by)
@@ -265,6 +280,8 @@ def rollup(
     is_level = len(by) == 1 and by[0] in present
     keys = level_keys(by[0], present) if is_level else by
     frame = pd.concat([customers[["customer_id"]].reset_index(drop=True), _as_text(customers[keys]).reset_index(drop=True)], axis=1)
+    frame["area"] = (area_labels(customers, by[0]).to_numpy() if is_level
+                     else frame[keys].astype(str).agg(", ".join, axis=1).to_numpy())
     ids = frame["customer_id"].astype(str)
     frame["value"] = value.reindex(ids).to_numpy(dtype=float) if value is not None else np.nan
     aggs = {"customers": ("customer_id", "size"), "revenue": ("value", "sum")}
@@ -272,7 +289,7 @@ def rollup(
         frame["revenue_recent"] = windows["revenue_recent"].reindex(ids).fillna(0.0).to_numpy()
         frame["revenue_previous"] = windows["revenue_previous"].reindex(ids).fillna(0.0).to_numpy()
         aggs.update(revenue_recent=("revenue_recent", "sum"), revenue_previous=("revenue_previous", "sum"))
-    out = frame.groupby(keys, sort=False).agg(**aggs).reset_index()
+    out = frame.groupby([*keys, "area"], sort=False).agg(**aggs).reset_index()
     add_shares(out, len(frame), has_value=value is not None)
     if windows is not None:
         out["growth_pct"] = 100.0 * (out["revenue_recent"] / out["revenue_previous"].where(out["revenue_previous"] > 0) - 1.0)
@@ -291,7 +308,7 @@ def rollup(
         out = out.merge(pop, on=keys, how="left")
         out["penetration_per_million"] = 1e6 * out["customers"] / out["population"].where(out["population"] > 0)
     sort = "revenue" if value is not None else "customers"
-    order = [*keys, "customers", "customers_pct", "revenue", "revenue_pct", "revenue_per_customer", "revenue_recent",
+    order = ["area", *keys, "customers", "customers_pct", "revenue", "revenue_pct", "revenue_per_customer", "revenue_recent",
              "revenue_previous", "growth_pct", "population", "penetration_per_million"]
     out = out[[c for c in order if c in out.columns]]
     return out.sort_values([sort, "customers"], ascending=False, kind="stable").reset_index(drop=True)
@@ -301,8 +318,12 @@ def rollup_segments(customers: pd.DataFrame, min_segment_size: int = 30, *, min_
     """Geographic segments without coordinates: the finest rollup with enough customers per area.
 
     The level is the finest of :data:`LEVELS` at which at least ``min_covered`` of customers live
-    in areas with ``min_segment_size`` or more customers (else the coarsest level). Smaller
-    areas are pooled as ``"Other <parent area>"`` (or ``"Other"`` at the top level).
+    in areas (full paths) with ``min_segment_size`` or more customers (else the coarsest level).
+    Smaller areas are pooled within their parent ("Other West"); a pool still smaller than
+    ``min_segment_size`` moves up to the next parent, up to the country, and pools never cross
+    countries. A pool holding every customer of its parent is named after the parent itself, so
+    a country with no area of its own ("Canada") stays one group. Names repeat-proof as in
+    :func:`area_labels` ("Other West, Canada").
 
     Returns
     -------
@@ -323,22 +344,36 @@ def rollup_segments(customers: pd.DataFrame, min_segment_size: int = 30, *, min_
     index = pd.Index(customers["customer_id"].astype(str), name="customer_id")
     if not present:
         raise ValueError("no geographic columns (country, region, state, city) in the customer table")
+    text = _as_text(customers[present]).reset_index(drop=True)
     chosen = present[0]
     for level in reversed(present):
-        sizes = customers[level].map(customers[level].value_counts())
+        sizes = text.groupby(level_keys(level, present))[level].transform("size")
         if (sizes >= min_segment_size).mean() >= min_covered:
             chosen = level
             break
-    values = customers[chosen].astype(object)
-    sizes = values.map(values.value_counts()).fillna(0)
-    position = present.index(chosen)
-    parent = customers[present[position - 1]].astype(object) if position > 0 else None
-    pooled = ("Other " + parent.fillna("").astype(str)).str.strip() if parent is not None else pd.Series("Other", index=customers.index)
-    labels = values.where(sizes >= min_segment_size, pooled).where(values.notna(), UNKNOWN_LOCATION)
-    n_areas = int((values.value_counts() >= min_segment_size).sum())
+    keys = level_keys(chosen, present)
+    known = text[chosen].ne(MISSING).to_numpy()
+    sizes = text.groupby(keys)[chosen].transform("size").to_numpy()
+    labels = pd.Series(np.where(known, area_labels(customers, chosen).to_numpy(dtype=object), UNKNOWN_LOCATION), dtype=object)
+    pending = known & (sizes < min_segment_size)
+    ancestors = keys[:-1][::-1]  # nearest parent first
+    for position, parent in enumerate(ancestors):  # a handful of levels, each vectorised
+        parent_keys = level_keys(parent, present)
+        pool = pd.Series(pending).groupby([text[k] for k in parent_keys]).transform("sum").to_numpy()
+        everyone = text.groupby(parent_keys)[parent].transform("size").to_numpy()
+        top = position == len(ancestors) - 1 or parent == "country"
+        assign = pending & ((pool >= min_segment_size) | top)
+        names = area_labels(customers, parent).to_numpy(dtype=object)
+        labels[assign] = np.where(pool[assign] == everyone[assign], names[assign], "Other " + names[assign].astype(str))
+        pending &= ~assign
+        if parent == "country":
+            break
+    labels[pending] = "Other"
+    n_areas = int(pd.Series(sizes[known] >= min_segment_size).groupby([text.loc[known, k] for k in keys]).first().sum()) if known.any() else 0
+    parent_word = f" within their {keys[-2]} (or a coarser area when still small, never across countries)" if len(keys) > 1 else ""
     reason = (f"No latitude/longitude in the data, so segments are areas: the {chosen} level is the finest where at least "
               f"{100 * min_covered:.0f}% of customers live in areas with {min_segment_size}+ customers ({n_areas} such areas); "
-              f"smaller areas are pooled" + (f" by {present[position - 1]}." if parent is not None else "."))
+              f"smaller areas are pooled{parent_word}.")
     return pd.Series(labels.to_numpy(dtype=object), index=index, name="geographic_segment"), chosen, reason
 
 
@@ -515,11 +550,11 @@ def name_clusters(customers: pd.DataFrame, clusters: pd.Series) -> pd.Series:
         names = pd.Series([f"Area {c + 1}" for c in sorted(groups.unique())], index=sorted(groups.unique()))
         return names
     base_level = "region" if "region" in present else present[-1]
-    base = _dominant(customers[base_level].reset_index(drop=True), groups)["v"]
+    base = _dominant(area_labels(customers, base_level).reset_index(drop=True), groups)["v"]
     names = base.astype(str)
     finer = [lvl for lvl in present if LEVELS.index(lvl) > LEVELS.index(base_level)]
     if finer and names.duplicated(keep=False).any():
-        sub = _dominant(customers[finer[-1]].reset_index(drop=True), groups)["v"].astype(str)
+        sub = _dominant(area_labels(customers, finer[-1]).reset_index(drop=True), groups)["v"].astype(str)
         dup = names.duplicated(keep=False)
         names = names.where(~dup, names + ": " + sub)
     return unique_names(names.sort_index())
@@ -536,7 +571,7 @@ def profile_segments(customers: pd.DataFrame, labels: pd.Series, value: pd.Serie
         previous = windows["revenue_previous"].reindex(labels.index).fillna(0.0).groupby(labels.to_numpy()).sum()
         out["growth_pct"] = out["segment"].map(100.0 * (recent / previous.where(previous > 0) - 1.0))
     for level in levels_present(customers):
-        dom = _dominant(by_customer[level], labels)
+        dom = _dominant(area_labels(by_customer, level), labels)
         out[f"dominant_{level}"] = out["segment"].map(dom["v"] + " (" + dom["share"].round(0).astype(int).astype(str) + "%)")
     if "urban_rural" in by_customer and by_customer["urban_rural"].notna().any():
         urban = by_customer["urban_rural"].astype(str).str.lower().eq("urban").groupby(labels.to_numpy()).mean() * 100.0
@@ -605,9 +640,10 @@ class GeographicResult(SegmentationResult):
         return candidates[-1] if candidates else self.levels[-1]
 
     def area(self, level: str | None = None) -> pd.Series:
-        """Area of each customer at ``level`` (default :attr:`main_level`), indexed by ``customer_id``."""
+        """Area of each customer at ``level`` (default :attr:`main_level`), by its disambiguated name
+        (:func:`area_labels`), indexed by ``customer_id``."""
         level = level or self.main_level
-        values = self.customers[level].astype(object).where(self.customers[level].notna(), MISSING)
+        values = area_labels(self.customers, level)
         return pd.Series(values.to_numpy(), index=pd.Index(self.customers["customer_id"].astype(str), name="customer_id"), name=level)
 
     def growth_table(self, level: str | None = None) -> pd.DataFrame | None:
@@ -634,18 +670,18 @@ class GeographicResult(SegmentationResult):
         table = self.rollups[level]
         top = table.iloc[0]
         has_value = table["revenue"].notna().any() and table["revenue"].sum() > 0
-        text = f"By {level.replace('_', ' ')}, {top[level]} leads with {top.customers_pct:.0f}% of customers"
+        text = f"By {level.replace('_', ' ')}, {top.area} leads with {top.customers_pct:.0f}% of customers"
         sizable = table[table["customers"] >= max(5, 0.02 * table["customers"].sum())]
         if has_value:
             text += f" and {top.revenue_pct:.0f}% of revenue"
             if len(sizable) > 1:
                 b = sizable.loc[sizable["revenue_per_customer"].idxmax()]
                 avg = table["revenue"].sum() / table["customers"].sum()
-                who = "it also" if b[level] == top[level] else b[level]
+                who = "it also" if b.area == top.area else b.area
                 text += f"; {who} has the highest revenue per customer ({b.revenue_per_customer / avg:.2f}x the average)"
         if "growth_pct" in sizable and sizable["growth_pct"].notna().sum() > 1:
             g = sizable.loc[sizable["growth_pct"].idxmax()]
-            text += f"; {g[level]} grew fastest ({g.growth_pct:+.0f}% in the last 12 months against the 12 before)"
+            text += f"; {g.area} grew fastest ({g.growth_pct:+.0f}% in the last 12 months against the 12 before)"
         return text + "."
 
     def summary_lines(self) -> list[str]:
@@ -702,9 +738,7 @@ def segment_geographic(
     -------
     GeographicResult
     """
-    customers, notes = home_locations(customers, transactions)
-    customers, lookup_notes = enrich_from_lookup(customers, lookup)
-    notes += lookup_notes
+    customers, notes = enrich_from_lookup(customers, lookup)
     present = levels_present(customers)
     has_coords = {"latitude", "longitude"} <= set(customers.columns) and customers[["latitude", "longitude"]].notna().all(axis=1).any()
     if not present and not has_coords:
