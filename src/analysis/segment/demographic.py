@@ -628,20 +628,32 @@ class DemographicSegmenter(BaseSegmenter):
 # ------------------------------------------------------------------------------------------
 
 
-def segment_traits(lift: pd.DataFrame, *, min_share_pct: float = 40.0, min_lift: float = 1.25, max_traits: int = 3) -> pd.DataFrame:
+def segment_traits(lift: pd.DataFrame, *, min_share_pct: float = 50.0, min_lift: float = 1.25, max_traits: int = 3) -> pd.DataFrame:
     """The most distinctive categories of each segment, for names and descriptions.
 
-    A trait is a category held by at least ``min_share_pct`` % of the segment and ``min_lift``
-    times more common there than overall; traits rank by share x log(lift), one per attribute,
-    skipping ``"(missing)"`` / ``"(other)"`` and attributes made redundant by a better trait
-    (life stage already says marital status and household).
+    A name must hold for most of the segment's customers, so a trait is a category that is the
+    segment's most common value of its attribute (modal) *and* held by at least
+    ``min_share_pct`` % of the segment (a majority: "retired" where 13% are retired, or "single"
+    where 38% are, never names a segment), and ``min_lift`` times more common there than
+    overall. Traits rank by share x log(lift), one per attribute, skipping ``"(missing)"`` /
+    ``"(other)"`` and attributes made redundant by a better trait (life stage already says
+    marital status and household).
 
     Returns
     -------
     DataFrame
         ``segment``, ``rank``, ``attribute``, ``category``, ``share_pct``, ``lift``, ``phrase``.
+
+    Examples
+    --------
+    >>> lift = pd.DataFrame({"segment": [0, 0, 0], "attribute": ["occupation", "occupation", "marital_status"],
+    ...     "category": ["manager", "retired", "Single"], "share_pct": [60.0, 13.0, 38.0], "lift": [2.0, 4.0, 1.4]})
+    >>> segment_traits(lift)["phrase"].tolist()
+    ['manager']
     """
-    cand = lift[(lift["share_pct"] >= min_share_pct) & (lift["lift"] >= min_lift) & ~lift["category"].isin([MISSING, OTHER])].copy()
+    modal = lift["share_pct"] >= lift.groupby(["segment", "attribute"])["share_pct"].transform("max")
+    cand = lift[modal & (lift["share_pct"] >= min_share_pct) & (lift["lift"] >= min_lift)
+                & ~lift["category"].isin([MISSING, OTHER])].copy()
     cand["score"] = cand["share_pct"] / 100.0 * np.log(cand["lift"])
     cand = cand.sort_values(["segment", "score"], ascending=[True, False], kind="stable")
     rows = []
