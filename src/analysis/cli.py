@@ -1,4 +1,4 @@
-"""Command line: ``analysis run``, ``analysis sample``, ``analysis check``."""
+"""Command line: ``analysis run``, ``check``, ``sample`` and ``pdf``."""
 
 from __future__ import annotations
 
@@ -52,6 +52,18 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_pdf(args: argparse.Namespace) -> int:
+    from .pdf import PdfError, write_pdf
+
+    try:
+        out = write_pdf(args.run, args.out)
+    except PdfError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="analysis", description="Clientele: customer segmentation and clienteling reports.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -66,6 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
     p_check = sub.add_parser("check", help="validate a config and its column mapping without running anything")
     p_check.add_argument("--config", required=True)
     p_check.set_defaults(func=_cmd_check)
+
+    p_pdf = sub.add_parser("pdf", help="print a run's pages as one PDF with headless Chromium")
+    p_pdf.add_argument("--run", default=str(PROJECT_ROOT / "reports" / "latest"), help="run folder (default reports/latest)")
+    p_pdf.add_argument("--out", default=None, help="PDF to write (default <run>/<run_id>.pdf)")
+    p_pdf.set_defaults(func=_cmd_pdf)
 
     p_sample = sub.add_parser("sample", help="generate the synthetic sample data set")
     p_sample.add_argument("--out", default=str(PROJECT_ROOT / "data" / "sample"))
