@@ -37,6 +37,15 @@ from typing import Any
 import pandas as pd
 
 from ..config import NotApplicable
+from .bases import (
+    caveat,
+    expand_inputs,
+    lead_segmentation,
+    segmentation_inputs,
+    segmentation_verdicts,
+    verdict_lines,
+    with_verdicts,
+)
 from .combined import (
     OTHER_CUSTOMERS,
     conditions_from_row,
@@ -81,7 +90,6 @@ from .summary import (
 from .vocabulary import AttributeInfo, Vocabulary
 
 __all__ = [
-    "check_profilable",
     "OTHER_CUSTOMERS",
     "PROFILE_COLUMNS",
     "AttributeInfo",
@@ -98,6 +106,8 @@ __all__ = [
     "card_sections",
     "cards_html",
     "cards_markdown",
+    "caveat",
+    "check_profilable",
     "conditions_from_row",
     "crosstab",
     "crosstab_defaults",
@@ -105,6 +115,7 @@ __all__ = [
     "default_target_bases",
     "describe_personas",
     "executive_summary",
+    "expand_inputs",
     "fmt_num",
     "fmt_pct",
     "fmt_times",
@@ -112,6 +123,7 @@ __all__ = [
     "glossary_markdown",
     "grid_headline",
     "grid_matrix",
+    "lead_segmentation",
     "load_playbook",
     "match_playbook",
     "md_escape",
@@ -122,6 +134,8 @@ __all__ = [
     "profile_segments",
     "resource_allocation",
     "segment_summary",
+    "segmentation_inputs",
+    "segmentation_verdicts",
     "share_headline",
     "spend_tiers",
     "summary_html",
@@ -131,6 +145,8 @@ __all__ = [
     "typical_member",
     "unknown_attributes",
     "value_grid",
+    "verdict_lines",
+    "with_verdicts",
     "write_markdown_export",
 ]
 
@@ -229,7 +245,8 @@ def build_personas(
     target_groups : dict, optional
         Named target groups ``{name: {column: values}}`` profiled as extra personas
         (segmentation ``target_group``; see :func:`target_group_labels`). The attributes that
-        define a group are left out of its traits, which would only restate the definition.
+        define a group (and what defines the segmentations it names) are its definition:
+        described, never tested as traits, which would only restate it.
     template_dir : path, optional
         A folder with your own copies of the templates (translations, different wording).
 
@@ -241,10 +258,12 @@ def build_personas(
     exclude: dict[str, list[str]] = {}
     chosen = list(segmentations or pop.segmentations)
     if target_groups:
+        conditions = sorted({c for cond in target_groups.values() for c in cond})
+        defined = expand_inputs(conditions, pop.attributes, pop.vocabulary.derived)
+        defined += [a for c in conditions if c in pop.segmentations for a in pop.segmentations[c].defined_by]
         pop = add_segmentation(pop, target_group_labels(pop, target_groups), column="target_group",
-                               label="Target groups", basis="combined")
+                               label="Target groups", basis="combined", defined_by=list(dict.fromkeys(defined)))
         chosen.append("target_group")
-        exclude["target_group"] = sorted({c for cond in target_groups.values() for c in cond})
         exclude.update({c: ["target_group"] for c in chosen if c != "target_group"})
     profiles = profile_segments(pop, segmentations=chosen, min_size=min_size, alpha=alpha, max_traits=max_traits, exclude=exclude)
     profiles = profiles[~((profiles["segmentation"] == "target_group") & (profiles["segment"] == OTHER_CUSTOMERS))].reset_index(drop=True)

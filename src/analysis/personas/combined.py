@@ -6,6 +6,11 @@
   user can pick "Top 20% / At risk / Affluent professionals" as one target group;
 * :func:`target_group_labels` turns conditions on any attributes ("value tier in Top 1%/Top 20%,
   churn risk high, urban") into a labelled group that can be profiled like any segment.
+
+Defaults enumerate the registry of bases (:mod:`analysis.segment.registry`): the value basis's
+tiers, the behavioral basis's segmentations (rules first: RFM), and the other, descriptive bases in
+registry order. A segmentation whose split the data do not support (verdict ``weak`` or ``none``)
+is never picked by default.
 """
 
 from __future__ import annotations
@@ -15,17 +20,32 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..segment import registry
 from ..segment.value import value_at_risk
+from .bases import CAVEAT_LEVELS
 from .population import Population
 
 OTHER_CUSTOMERS = "All other customers"
 
 
+def _roles() -> tuple[list[str], list[str], list[str]]:
+    """Segmentation columns by role, from the registry: (value, behavior, descriptive)."""
+    value, behavior = registry.get("value"), registry.get("behavioral")
+    descriptive = [c for b in registry.BASES.values() if b.name not in (value.name, behavior.name) for c in b.segment_columns]
+    return list(value.segment_columns), [*behavior.extra_segment_columns, behavior.segment_column], descriptive
+
+
+def _supported(population: Population) -> list[str]:
+    """Segmentations whose split the data support (verdict not weak / none), in population order."""
+    return [c for c, spec in population.segmentations.items() if spec.verdict is None or spec.verdict.level not in CAVEAT_LEVELS]
+
+
 def default_grid_columns(population: Population) -> tuple[str | None, str | None]:
-    """Value tier x behavior: (``value_tier``, ``behavioral_segment`` or ``rfm_segment``) where present."""
-    segs = list(population.segmentations)
-    rows = "value_tier" if "value_tier" in segs else (segs[0] if segs else None)
-    cols = next((c for c in ("rfm_segment", "behavioral_segment") if c in segs and c != rows), None)
+    """Value tier x behavior (RFM segments, else behavioral clusters) where present and supported."""
+    segs = _supported(population)
+    value, behavior, _ = _roles()
+    rows = next((c for c in value if c in segs), segs[0] if segs else None)
+    cols = next((c for c in behavior if c in segs and c != rows), None)
     if cols is None:
         cols = next((c for c in segs if c != rows), None)
     return rows, cols
@@ -124,14 +144,16 @@ def crosstab(population: Population, a: str | None = None, b: str | None = None,
 
 
 def default_target_bases(population: Population) -> list[str]:
-    """Value tier, a behavioral segmentation and one descriptive basis, where the run has them."""
-    segs = list(population.segmentations)
-    out = [c for c in ("value_tier",) if c in segs]
-    out += [c for c in ("rfm_segment", "behavioral_segment") if c in segs][:1]
-    out += [c for c in ("demographic_segment", "geographic_segment", "psychographic_segment") if c in segs][:1]
+    """Value tier, a behavioral segmentation and one descriptive basis, where the run has them (and
+    the data support them); at least two, or none: a "group" of one basis would repeat its segments."""
+    segs = _supported(population)
+    value, behavior, descriptive = _roles()
+    out = [c for c in value if c in segs][:1]
+    out += [c for c in behavior if c in segs][:1]
+    out += [c for c in descriptive if c in segs][:1]
     if len(out) < 2:
         out += [c for c in segs if c not in out][: 2 - len(out)]
-    return out
+    return out if len(out) >= 2 else []
 
 
 def target_groups(population: Population, by: list[str] | None = None, *, min_size: int = 30, top: int = 8) -> pd.DataFrame:
@@ -180,8 +202,10 @@ def top_target_group(groups: pd.DataFrame) -> dict[str, dict[str, list[str]]]:
 
 def crosstab_defaults(population: Population) -> tuple[str | None, str | None]:
     """Two bases to cross-tabulate: descriptive ones (demographic, geographic, psychographic) first."""
-    order = ["demographic_segment", "geographic_segment", "psychographic_segment", "behavioral_segment", "rfm_segment", "value_tier"]
-    segs = [c for c in order if c in population.segmentations] + [c for c in population.segmentations if c not in order]
+    value, behavior, descriptive = _roles()
+    order = [*descriptive, *behavior, *value]
+    supported = _supported(population)
+    segs = [c for c in order if c in supported] + [c for c in supported if c not in order]
     return (segs[0], segs[1]) if len(segs) >= 2 else (None, None)
 
 

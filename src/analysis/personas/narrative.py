@@ -1,11 +1,19 @@
 """Persona names and narratives, built from the profile table with deterministic rules.
 
-* A **name** joins the name phrases of a persona's two strongest traits ("Aged 18-30, single";
-  "Frequent, category-loyal"); when two personas of a run would share a name, the next trait is
-  added, then the segment label. Phrases come from the vocabulary (package data).
+* A **name** joins the name phrases of a persona's two strongest attributes that *hold* for most
+  of its members (``holds`` in the profile table: see :mod:`analysis.personas.profiles`), what
+  defines the segment first, then its distinguishing traits ("Aged 18-30, single"; "Frequent,
+  category-loyal"); when two personas of a run would share a name, the segment label is added.
+  A persona most of whose customers are overdue (:func:`analysis.segment.behavioral.overdue`:
+  recency checked against their own frequency) is named "Lapsing" and never "new". Phrases come
+  from the vocabulary (package data).
 * A **narrative** is rendered from a Jinja2 template (``analysis/templates/personas/``, package
   data: edit or translate it). Every sentence quotes numbers from the profile table, formatted by
-  :func:`fmt_pct`, :func:`fmt_num` and :func:`fmt_times`, so a test can parse them back.
+  :func:`fmt_pct`, :func:`fmt_num` and :func:`fmt_times`, so a test can parse them back. What
+  formed the segment is told as its definition, apart from the traits found beyond it.
+* The **verdict** of the persona's basis travels with it: for a ``weak`` split the card says so;
+  for a ``none`` split (no structure beyond chance) the persona gets a short neutral card (size and
+  worth, no traits, no name from traits, no narrative, no actions).
 
 No network or language model is involved: the same table always gives the same words.
 """
@@ -20,13 +28,28 @@ import numpy as np
 import pandas as pd
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from ..segment.behavioral import overdue
+from .bases import caveat
 from .population import Population
-from .profiles import segment_summary, typical_member
+from .profiles import NAME_MAJORITY, segment_summary, typical_member
 from .vocabulary import level_phrase
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates" / "personas"
 
 WORTH_LABELS = {"revenue": "revenue", "profit": "gross profit", "clv": "predicted value (CLV)"}
+
+#: What a persona card says about the verdict of its basis (weak or no structure).
+VERDICT_NOTES = {
+    "weak": "Tentative: the data show only weak structure behind this split. Treat it as a convenient grouping, "
+            "not as a distinct group of customers.",
+    "none": "Not supported by the data: this split is no better separated than data with no groups at all, so no "
+            "profile, name or actions are drawn for it.",
+}
+
+#: Name phrase of a persona most of whose customers are overdue (past their own buying rhythm).
+LAPSING = "lapsing"
+#: Vocabulary families that say how long a customer has bought (a "new" phrase) and how recently.
+TENURE_FAMILY, RECENCY_FAMILY = "tenure", "recency"
 
 
 def fmt_pct(share: float) -> str:
@@ -88,6 +111,11 @@ def fmt_times(ratio: float) -> str:
     return f"{r:.0f}" if abs(r) >= 10 else (f"{r:.1f}" if abs(r) >= 1 else f"{r:.2f}")
 
 
+def _lower_first(text: str) -> str:
+    """Lower-case a sentence's first letter when a lead-in precedes it ("By definition, their ...")."""
+    return text if text[1:2].isupper() else text[:1].lower() + text[1:]
+
+
 def template_environment(template_dir: str | Path | None = None, *, html: bool = False) -> Environment:
     """Jinja2 environment over the persona templates (a user's folder may override them).
 
@@ -100,7 +128,7 @@ def template_environment(template_dir: str | Path | None = None, *, html: bool =
         loader=FileSystemLoader(folders), autoescape=html, undefined=StrictUndefined,
         trim_blocks=False, lstrip_blocks=False, keep_trailing_newline=False,
     )
-    env.globals.update(pct=fmt_pct, num=fmt_num, times=fmt_times, value=fmt_value)
+    env.globals.update(pct=fmt_pct, num=fmt_num, times=fmt_times, value=fmt_value, lower_first=_lower_first)
     return env
 
 
@@ -111,15 +139,18 @@ def _also_words(pop: Population, item: str) -> str:
     return f"{label} {level}" if level else label
 
 
-def _trait_record(pop: Population, row: pd.Series) -> dict[str, Any]:
+def _trait_record(pop: Population, row: pd.Series, rank_column: str = "trait_rank") -> dict[str, Any]:
     vocab = pop.vocabulary
     info = pop.attributes.get(row["attribute"]) or vocab.describe(row["attribute"], row["kind"])
     rec = {
         "attribute": row["attribute"], "level": row["level"], "kind": row["kind"], "label": info.label,
+        "family": info.family,
         "segment_value": float(row["segment_value"]), "overall_value": float(row["overall_value"]),
         "effect_size": float(row["effect_size"]), "lift": float(row["lift"]) if pd.notna(row["lift"]) else None,
-        "q_value": float(row["q_value"]), "rank": int(row["trait_rank"]), "unit": info.unit, "format": info.format,
+        "q_value": float(row["q_value"]), "rank": int(row[rank_column]), "unit": info.unit, "format": info.format,
         "also": [a for a in str(row["also"] or "").split("; ") if a],
+        "defines": bool(row["defines"]), "holds": bool(row["holds"]),
+        "holds_share": float(row["holds_share"]) if pd.notna(row["holds_share"]) else None,
     }
     rec["also_text"] = "; ".join(_also_words(pop, a) for a in rec["also"])
     rec["is_segmentation"] = row["attribute"] in pop.segmentations
@@ -135,7 +166,9 @@ def _trait_record(pop: Population, row: pd.Series) -> dict[str, Any]:
         rec["name_phrase"] = rec["phrase"]
         rec["share_word"] = ""
         unit = f" {info.unit}" if info.unit else ""
-        rec["text"] = (f"{rec['name_phrase']}: {info.label} {fmt_value(rec['segment_value'], info.format)}{unit} "
+        # the phrase ("recently active") leads only when it holds for most members; the numbers always show
+        lead = f"{rec['name_phrase']}: {info.label}" if rec["holds"] else f"{info.label}:"
+        rec["text"] = (f"{lead} {fmt_value(rec['segment_value'], info.format)}{unit} "
                        f"vs {fmt_value(rec['overall_value'], info.format)}")
     return rec
 
@@ -154,17 +187,28 @@ def persona_records(profiles: pd.DataFrame, population: Population, *, n_traits:
     Keys: ``persona_id``, ``segmentation``, ``segmentation_label``, ``segmentation_note``,
     ``basis``, ``segment``, ``customers``, ``customers_share``, ``worth_shares`` (list of
     ``{"measure", "label", "value"}``), ``value_share``, ``value_index``, ``value_label``,
-    ``traits`` (the top ``n_traits``), ``more_traits`` (ranks beyond), ``typical``,
-    ``suppressed``, ``min_size``, ``alpha``. Names and narratives are added by
-    :func:`describe_personas`.
+    ``definition`` (what formed the segment: described, not tested), ``traits`` (the top
+    ``n_traits`` significant ones among the other attributes), ``more_traits`` (ranks beyond),
+    ``typical``, ``suppressed``, ``min_size``, ``alpha``, ``verdict`` (level of the basis's
+    verdict or None), ``verdict_reason``, ``caveat`` (a sentence for ``weak`` / ``none``),
+    ``unsupported`` (the split has no structure beyond chance) and ``overdue_share`` (share of
+    members past their own buying rhythm, None without purchase data). Names and narratives are
+    added by :func:`describe_personas`.
     """
     summary = segment_summary(profiles).set_index("persona_id")
+    late = overdue(population.frame) if "recency_days" in population.frame else None
     records = []
     for pid, rows in profiles.groupby("persona_id", sort=False):
         head = summary.loc[pid]
         spec = population.segmentations.get(head["segmentation"])
+        verdict = spec.verdict if spec else None
+        unsupported = verdict is not None and verdict.level == "none"
         ranked = rows[rows["trait_rank"].notna()].sort_values("trait_rank")
-        traits = [_trait_record(population, r) for _, r in ranked.iterrows()]
+        traits = [] if unsupported else [_trait_record(population, r) for _, r in ranked.iterrows()]
+        defining = rows[rows["definition_rank"].notna()].sort_values("definition_rank")
+        definition = [] if unsupported else [_trait_record(population, r, "definition_rank") for _, r in defining.iterrows()]
+        members = population.frame.index[population.frame[head["segmentation"]] == head["segment"]]
+        overdue_share = float(late.reindex(members).mean()) if late is not None and len(members) else None
         worth = []
         for measure in ("revenue", "profit", "clv"):
             col = f"{measure}_share"
@@ -184,13 +228,20 @@ def persona_records(profiles: pd.DataFrame, population: Population, *, n_traits:
             "value_share": float(head[f"{value_measure}_share"]) if f"{value_measure}_share" in head.index and pd.notna(head[f"{value_measure}_share"]) else None,
             "value_index": float(head["value_index"]) if "value_index" in head.index and pd.notna(head["value_index"]) else None,
             "value_label": WORTH_LABELS[value_measure],
+            "definition": definition[:n_traits],
             "traits": traits[:n_traits],
             "more_traits": traits[n_traits:],
-            "typical": [_typical_text(population, item)
-                        for item in typical_member(profiles, pid, numeric=population.vocabulary.typical)],
+            "typical": [] if unsupported else [_typical_text(population, item)
+                                               for item in typical_member(profiles, pid, numeric=population.vocabulary.typical)],
             "suppressed": bool(head["suppressed"]),
             "min_size": int(rows["min_size"].iloc[0]),
             "alpha": alpha,
+            "verdict": verdict.level if verdict is not None else None,
+            "verdict_reason": verdict.reason if verdict is not None else "",
+            "caveat": caveat(verdict),
+            "verdict_note": VERDICT_NOTES.get(verdict.level, "") if verdict is not None else "",
+            "unsupported": unsupported,
+            "overdue_share": overdue_share if overdue_share is not None and np.isfinite(overdue_share) else None,
         })
     return records
 
@@ -199,22 +250,47 @@ def _capitalize(text: str) -> str:
     return text[:1].upper() + text[1:] if text else text
 
 
-def assign_names(records: list[dict[str, Any]], *, n_phrases: int = 2) -> list[str]:
-    """Readable, unique names from each persona's strongest traits (deterministic).
+def is_lapsed(record: dict[str, Any]) -> bool:
+    """Whether most of a persona's customers are overdue (past their own buying rhythm)."""
+    share = record.get("overdue_share")
+    return share is not None and share >= NAME_MAJORITY
 
-    Two trait phrases joined by a comma (traits that are another segmentation's label, such as
-    an RFM segment, only when nothing else sets the persona apart); on a clash within the run,
-    the segment label in parentheses; then a number. Personas without traits (suppressed, or
-    nothing significant) are named after their segment.
+
+def name_phrases(record: dict[str, Any]) -> list[str]:
+    """The phrases a persona may be named by, strongest first: only those that hold for most members.
+
+    What defines the segment comes first, then its distinguishing traits (a trait that is another
+    segmentation's label, such as an RFM segment, only when nothing else holds). A lapsed persona
+    (:func:`is_lapsed`) leads with "lapsing" unless a recency phrase already says so, and is
+    never called new.
     """
-    phrases = []
-    for rec in records:
-        traits = rec["traits"] + rec["more_traits"]
-        own = [t["name_phrase"] for t in traits if not t.get("is_segmentation")]
-        phrases.append(own or [t["name_phrase"] for t in traits])
+    if record.get("unsupported") or record.get("suppressed"):
+        return []
+    items = [t for t in record.get("definition", []) + record["traits"] + record["more_traits"] if t.get("holds", True)]
+    lapsed = is_lapsed(record)
+    if lapsed:
+        items = [t for t in items if not (t.get("family") == TENURE_FAMILY and t["effect_size"] < 0)]
+    own = [t for t in items if not t.get("is_segmentation")]
+    phrases = [t["name_phrase"] for t in own or items]
+    if lapsed and not any(t.get("family") == RECENCY_FAMILY and t["effect_size"] > 0 for t in own or items):
+        phrases.insert(0, LAPSING)
+    return phrases
+
+
+def assign_names(records: list[dict[str, Any]], *, n_phrases: int = 2) -> list[str]:
+    """Readable, unique names from each persona's strongest phrases that hold (deterministic).
+
+    Two phrases of :func:`name_phrases` joined by a comma; on a clash within the run, the segment
+    label in parentheses; then a number. Personas with no phrase that holds (suppressed, nothing
+    describes most members) are named after their segment; personas of a split with no structure
+    (verdict ``none``) after their segment, marked as not supported.
+    """
+    phrases = [name_phrases(rec) for rec in records]
 
     def base(i: int, k: int) -> str:
         rec = records[i]
+        if rec.get("unsupported"):
+            return f"{rec['segment']} (split not supported)"
         if not phrases[i]:
             return str(rec["segment"])
         seen: list[str] = []
@@ -275,6 +351,8 @@ def personas_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
             **worth,
             "value_index": rec["value_index"],
             "suppressed": rec["suppressed"],
+            "verdict": rec["verdict"] or "",
+            "defined_by": " | ".join(t["text"] for t in rec["definition"]),
             "top_traits": " | ".join(t["text"] for t in rec["traits"]),
             "typical_member": "; ".join(
                 f"{t['label']}: {t['text']}" for t in rec["typical"]

@@ -3,6 +3,12 @@
 The package default (``analysis/data/playbook.yaml``) documents the rule language; a run can
 point ``params.20_personas.playbook`` at its own copy. For each action the first matching rule
 wins, and every persona shows the rule behind each of its actions.
+
+Rules are checked against recency and frequency: a rule marked ``active_only: true`` (onboarding,
+welcome series) never fires for a *lapsed* persona, one where at least ``thresholds.lapsed`` of the
+customers are overdue (the time since their last order is more than twice their usual time
+between orders: :func:`analysis.segment.behavioral.overdue`), whatever its other conditions.
+Personas of a split the data do not support (verdict ``none``) get no actions.
 """
 
 from __future__ import annotations
@@ -23,8 +29,9 @@ DEFAULT_ACTIONS = ("channel", "offer", "tone", "frequency", "budget_priority")
 RESERVED = {"any", "not", "high", "low", "over"}
 BASE_FACTS = {
     "segmentation", "basis", "segment", "customers", "customers_share", "revenue_share", "profit_share",
-    "clv_share", "value_share", "value_index", "suppressed",
+    "clv_share", "value_share", "value_index", "suppressed", "overdue_share", "lapsed", "verdict",
 }
+DEFAULT_THRESHOLDS = {"high": 0.5, "over": 0.3, "modal": 0.5, "lapsed": 0.5}
 _SHARE = re.compile(r"^share\((?P<attr>[^=()]+)=(?P<level>.*)\)$")
 _COMPARE = re.compile(r"^\s*(?P<op>>=|<=|==|!=|>|<)\s*(?P<num>-?[0-9.]+(?:e-?[0-9]+)?)\s*$")
 _OPS = {">=": operator.ge, "<=": operator.le, "==": operator.eq, "!=": operator.ne, ">": operator.gt, "<": operator.lt}
@@ -32,12 +39,16 @@ _OPS = {">=": operator.ge, "<=": operator.le, "==": operator.eq, "!=": operator.
 
 @dataclass
 class Rule:
-    """One playbook rule: a name, a condition (``when``), actions (``do``) and a reason (``why``)."""
+    """One playbook rule: a name, a condition (``when``), actions (``do``) and a reason (``why``).
+
+    ``active_only`` rules (onboarding, welcome) never fire for lapsed personas.
+    """
 
     name: str
     when: dict[str, Any]
     do: dict[str, str]
     why: str = ""
+    active_only: bool = False
 
 
 @dataclass
@@ -51,7 +62,8 @@ class Playbook:
         Action fields, in display order.
     thresholds : dict
         ``high`` (Cohen's d) and ``over`` (Cohen's h) for trait conditions; ``modal``: the share
-        the most common level must reach to count as a persona's fact.
+        the most common level must reach to count as a persona's fact; ``lapsed``: the share of
+        overdue customers that makes a persona lapsed.
     budget_weights : dict
         Budget priority -> weight for the resource-allocation summary.
     source : str
@@ -60,7 +72,7 @@ class Playbook:
 
     rules: list[Rule]
     actions: tuple[str, ...] = DEFAULT_ACTIONS
-    thresholds: dict[str, float] = field(default_factory=lambda: {"high": 0.5, "over": 0.3, "modal": 0.5})
+    thresholds: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
     budget_weights: dict[str, float] = field(default_factory=lambda: {"high": 3.0, "medium": 2.0, "low": 1.0, "minimal": 0.5})
     source: str = "package default"
 
@@ -81,9 +93,11 @@ def parse_playbook(spec: dict[str, Any], source: str = "playbook") -> Playbook:
         where = f"{source}: rules[{i}]"
         if not isinstance(raw, dict):
             raise ConfigError(f"{where}: expected a mapping with name, when, do; found {type(raw).__name__}.")
-        unknown = set(raw) - {"name", "when", "do", "why"}
+        unknown = set(raw) - {"name", "when", "do", "why", "active_only"}
         if unknown:
-            raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}; a rule has name, when, do and why.")
+            raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}; a rule has name, when, do, why and active_only.")
+        if not isinstance(raw.get("active_only", False), bool):
+            raise ConfigError(f"{where}: active_only must be true or false, found {raw['active_only']!r}.")
         name = str(raw.get("name") or f"rule {i}")
         when = raw.get("when") or {}
         do = raw.get("do") or {}
@@ -95,8 +109,9 @@ def parse_playbook(spec: dict[str, Any], source: str = "playbook") -> Playbook:
         if bad:
             raise ConfigError(f"{where} ('{name}'): unknown action(s) {bad}. Actions are {list(actions)}; add new ones to 'actions:' first.")
         _check_condition(when, f"{where} ('{name}')")
-        rules.append(Rule(name=name, when=when, do={k: str(v) for k, v in do.items()}, why=str(raw.get("why") or "")))
-    thresholds = {"high": 0.5, "over": 0.3, "modal": 0.5, **(spec.get("thresholds") or {})}
+        rules.append(Rule(name=name, when=when, do={k: str(v) for k, v in do.items()}, why=str(raw.get("why") or ""),
+                          active_only=bool(raw.get("active_only", False))))
+    thresholds = {**DEFAULT_THRESHOLDS, **(spec.get("thresholds") or {})}
     weights = {"high": 3.0, "medium": 2.0, "low": 1.0, "minimal": 0.5, **(spec.get("budget_weights") or {})}
     return Playbook(rules=rules, actions=actions, thresholds={k: float(v) for k, v in thresholds.items()},
                     budget_weights={k: float(v) for k, v in weights.items()}, source=source)
@@ -132,11 +147,15 @@ def load_playbook(path: str | Path | None = None) -> Playbook:
     return parse_playbook(spec, source=str(path) if path else "analysis/data/playbook.yaml (package default)")
 
 
-def persona_facts(profiles: pd.DataFrame, records: list[dict[str, Any]], modal_share: float = 0.5) -> dict[str, dict[str, Any]]:
+def persona_facts(profiles: pd.DataFrame, records: list[dict[str, Any]], modal_share: float = 0.5,
+                  lapsed_share: float = 0.5) -> dict[str, dict[str, Any]]:
     """Facts per persona id, for rule conditions (see the playbook's header).
 
     A category attribute's fact is its most common level among the persona's customers when at
     least ``modal_share`` of them hold it (otherwise the fact is absent: no level describes them).
+    ``overdue_share`` and ``lapsed`` (``overdue_share >= lapsed_share``) are present when the run
+    has purchase data. Trait conditions (``high``, ``low``, ``over``) see the significant traits
+    and the attributes that define the segment (their effect sizes are descriptive, not tested).
     """
     facts: dict[str, dict[str, Any]] = {}
     for rec in records:
@@ -146,6 +165,11 @@ def persona_facts(profiles: pd.DataFrame, records: list[dict[str, Any]], modal_s
             "value_share": rec["value_share"], "value_index": rec["value_index"],
             rec["segmentation"]: rec["segment"],
         }
+        if rec.get("verdict"):
+            f["verdict"] = rec["verdict"]
+        if rec.get("overdue_share") is not None:
+            f["overdue_share"] = rec["overdue_share"]
+            f["lapsed"] = rec["overdue_share"] >= lapsed_share
         for w in rec["worth_shares"]:
             f[f"{w['measure']}_share"] = w["value"]
         f["_shares"] = {(rec["segmentation"], rec["segment"]): 1.0}
@@ -158,7 +182,8 @@ def persona_facts(profiles: pd.DataFrame, records: list[dict[str, Any]], modal_s
         for r in rows[rows["is_mode"] & (rows["segment_value"] >= modal_share)].itertuples():
             f.setdefault(r.attribute, r.level)
         f["_shares"].update({(a, lv): float(v) for a, lv, v in zip(rows["attribute"], rows["level"], rows["segment_value"])})
-    traits = profiles[profiles["kind"].isin(["numeric", "category"]) & profiles["significant"].fillna(False).astype(bool)]
+    shown = profiles["significant"].fillna(False).astype(bool) | profiles["defines"].fillna(False).astype(bool)
+    traits = profiles[profiles["kind"].isin(["numeric", "category"]) & shown]
     for pid, rows in traits.groupby("persona_id", sort=False):
         if pid in facts:
             facts[pid]["_effects"] = list(zip(rows["kind"], rows["attribute"], rows["level"], rows["effect_size"]))
@@ -226,12 +251,16 @@ def match_playbook(playbook: Playbook, profiles: pd.DataFrame, records: list[dic
         ``rule``, ``why``; plus rows with ``action == "matched"`` listing every rule that matched
         (``recommendation`` empty), so overridden rules remain visible.
     """
-    facts = persona_facts(profiles, records, playbook.thresholds.get("modal", 0.5))
+    facts = persona_facts(profiles, records, playbook.thresholds.get("modal", 0.5), playbook.thresholds.get("lapsed", 0.5))
     rows = []
     for rec in records:
+        if rec.get("unsupported"):
+            continue  # no strategy on a split the data do not support
         f = facts[rec["persona_id"]]
         chosen: dict[str, Rule] = {}
         for rule in playbook.rules:
+            if rule.active_only and f.get("lapsed", False):
+                continue
             if not condition_holds(rule.when, f, playbook.thresholds):
                 continue
             rows.append({"persona_id": rec["persona_id"], "action": "matched", "recommendation": "", "rule": rule.name, "why": rule.why})
@@ -293,7 +322,8 @@ def _describe_condition(cond: dict[str, Any]) -> str:
 def playbook_table(playbook: Playbook) -> pd.DataFrame:
     """The rules as a table: order, name, condition in words, actions set, reason."""
     return pd.DataFrame([
-        {"order": i, "rule": r.name, "when": _describe_condition(r.when),
+        {"order": i, "rule": r.name,
+         "when": _describe_condition(r.when) + ("; not for lapsed personas" if r.active_only else ""),
          "sets": "; ".join(f"{k}: {v}" for k, v in r.do.items()), "why": r.why}
         for i, r in enumerate(playbook.rules, start=1)
     ])

@@ -2,29 +2,31 @@
 
 Personas work with whichever bases a run has. :func:`build_population` joins what is there:
 customer attributes (PII removed) and readable derived ones (age band, household, ...),
-behavioral features, and each basis's labels (segment names, scores, CLV). Label columns named
-``*_segment`` and ``value_tier`` become *segmentations*: each of their segments gets a persona.
+behavioral features, and each basis's labels (segment names, scores, CLV). The segmentation
+columns of the registry (:func:`analysis.segment.registry.segment_columns`), and any other label
+column named ``*_segment``, become *segmentations*: each of their segments gets a persona.
+
+Given the run's saved model payloads, each segmentation also knows its **verdict** (does the data
+support the split?) and its **definition** (the attributes it was formed from, which personas
+describe but never test: :mod:`analysis.personas.bases`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pandas as pd
 
 from .. import features as _features
+from ..segment import registry
+from ..segment.base import Verdict, rules_verdict
 from ..segment.value import DEFAULT_TIERS, value_tiers
+from .bases import expand_inputs, segmentation_inputs, segmentation_verdicts
 from .vocabulary import AttributeInfo, Vocabulary
 
 #: Columns never profiled even when the run config does not list them as PII.
 ALWAYS_PRIVATE = ("customer_id", "name", "email", "phone", "customer_name", "address", "street")
-
-#: Preferred order of segmentations (others follow alphabetically).
-SEGMENTATION_ORDER = (
-    "behavioral_segment", "rfm_segment", "value_tier", "demographic_segment", "geographic_segment",
-    "psychographic_segment",
-)
 
 #: Default value tiers by share of customers (best first), used when a run has no value labels.
 SPEND_TIERS = DEFAULT_TIERS
@@ -47,12 +49,19 @@ class Segmentation:
         Heading shown above its personas.
     note : str
         Caveat shown with it (e.g. tiers from historic spend, not predicted value).
+    verdict : Verdict, optional
+        Whether the data support the split (from the basis's saved model); None when unknown.
+    defined_by : tuple of str
+        Attributes the segments were formed from (and those that restate them): described as the
+        segments' definition, never tested as distinguishing traits. Empty when unknown.
     """
 
     column: str
     basis: str
     label: str
     note: str = ""
+    verdict: Verdict | None = None
+    defined_by: tuple[str, ...] = ()
 
 
 @dataclass
@@ -142,6 +151,7 @@ def build_population(
     *,
     features: pd.DataFrame | None = None,
     labels: dict[str, pd.DataFrame] | None = None,
+    models: dict[str, Any] | None = None,
     transactions: pd.DataFrame | None = None,
     events: pd.DataFrame | None = None,
     as_of: Any = None,
@@ -162,6 +172,10 @@ def build_population(
     labels : dict, optional
         Basis -> per-customer label frame (``customer_id`` + label columns), as returned by
         ``run.folder.read_labels()``. Any subset of bases may be present.
+    models : dict, optional
+        Basis -> saved model payload (``run.folder.read_models()``): the verdict and the inputs
+        of each segmentation (:mod:`analysis.personas.bases`). Without it, verdicts and
+        definitions are unknown and every attribute is tested.
     transactions, events : DataFrame, optional
         Used only to compute features when ``features`` is None (needs ``as_of``).
     as_of : date-like, optional
@@ -215,17 +229,23 @@ def build_population(
     frame = pd.DataFrame(columns, index=index)
     frame.index.name = "customer_id"
 
+    known_columns = registry.segment_columns()
+    tiers = registry.get("value").segment_column
     segmentations: dict[str, Segmentation] = {}
     for col, src in source.items():
         if src in ("customers", "derived", "features"):
             continue
-        if (col.endswith("_segment") or col == "value_tier") and _kind(frame[col]) == "category":
+        if (col in known_columns or col.endswith("_segment")) and _kind(frame[col]) == "category":
             segmentations[col] = Segmentation(col, src, _segmentation_label(col, src))
-    if "value_tier" not in frame.columns and "total_spend" in frame.columns:
-        frame["value_tier"] = spend_tiers(frame["total_spend"])
-        source["value_tier"] = "spend"
+    inputs = segmentation_inputs(models, labels)
+    verdicts = segmentation_verdicts(models)
+    if tiers not in frame.columns and "total_spend" in frame.columns:
+        frame[tiers] = spend_tiers(frame["total_spend"])
+        source[tiers] = "spend"
         note = "Tiers by historic spend; predicted value (CLV) tiers appear once the value page has run."
-        segmentations["value_tier"] = Segmentation("value_tier", "spend", "Value tiers (historic spend)", note)
+        segmentations[tiers] = Segmentation(tiers, "spend", "Value tiers (historic spend)", note)
+        inputs[tiers] = ["total_spend"]
+        verdicts[tiers] = rules_verdict("shares of customers ranked by historic spend")
         notes.append(note)
 
     attributes: dict[str, AttributeInfo] = {}
@@ -246,7 +266,10 @@ def build_population(
             info = attributes[raw]
             attributes[raw] = AttributeInfo(**{**info.__dict__, "trait": False})
 
-    ordered = [c for c in SEGMENTATION_ORDER if c in segmentations] + sorted(c for c in segmentations if c not in SEGMENTATION_ORDER)
+    for col, spec in segmentations.items():
+        defined_by = [a for a in expand_inputs(inputs.get(col, ()), attributes, vocab.derived) if a != col]
+        segmentations[col] = replace(spec, verdict=verdicts.get(col), defined_by=tuple(defined_by))
+    ordered = [c for c in known_columns if c in segmentations] + sorted(c for c in segmentations if c not in known_columns)
     value_columns = {m: c for m, c in VALUE_COLUMNS.items() if c in frame.columns and pd.api.types.is_numeric_dtype(frame[c])}
     return Population(
         # value columns stay even when they are not traits (e.g. constant), for shares of value
@@ -259,10 +282,12 @@ def build_population(
     )
 
 
-def add_segmentation(population: Population, labels: pd.Series, *, column: str, label: str, basis: str = "combined", note: str = "") -> Population:
+def add_segmentation(population: Population, labels: pd.Series, *, column: str, label: str, basis: str = "combined", note: str = "",
+                     defined_by: tuple[str, ...] | list[str] = ()) -> Population:
     """A copy of ``population`` with one more segmentation (e.g. a named target group).
 
     ``labels`` is indexed by customer id; customers without a label are outside every segment.
+    ``defined_by`` names the attributes that define its segments (described, not tested).
     """
     frame = population.frame.copy()
     values = labels.reindex(frame.index)
@@ -270,5 +295,5 @@ def add_segmentation(population: Population, labels: pd.Series, *, column: str, 
     attributes = dict(population.attributes)
     attributes[column] = population.vocabulary.describe(column, "category", basis)
     segmentations = dict(population.segmentations)
-    segmentations[column] = Segmentation(column, basis, label, note)
+    segmentations[column] = Segmentation(column, basis, label, note, defined_by=tuple(defined_by))
     return Population(frame, attributes, segmentations, dict(population.value_columns), population.vocabulary, list(population.notes))

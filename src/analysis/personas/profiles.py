@@ -15,6 +15,27 @@ p-values are adjusted for the many tests with Benjamini-Hochberg (``q_value``). 
 than ``min_size`` are **suppressed**: only their size and worth (aggregates) are reported, no
 traits, typical member or narrative detail.
 
+**Definition, not discovery.** The attributes a segmentation was formed from
+(:attr:`~analysis.personas.population.Segmentation.defined_by`: a behavioral cluster's inputs,
+the RFM scores behind an RFM segment, a demographic clustering's attributes, the factor scores
+behind a psychographic segment, the value a tier ranks) differ between its segments by
+construction, so testing them would only return the clustering back with tiny p-values. They are
+marked ``defines``: described (values, effect size, ``definition_rank``) but not tested (no
+p-value), and they are left out of the Benjamini-Hochberg family. Significance is claimed only for
+attributes not used to form the segments.
+
+**Names that hold** (``holds``). An attribute may name a segment only when it describes most of
+its members (:data:`NAME_MAJORITY`, a clear majority):
+
+* a category level when it is the segment's most common level of that attribute (modal) *and*
+  at least half of the members hold it ("single" where 38% are single does not hold);
+* a numeric "high" ("low") phrase when at least half of the members lie in the top (bottom)
+  third of the segmentation's customers on that attribute, and that share is at least
+  :data:`NAME_BAND_LIFT` times the share of all its customers in that third (ties can make a
+  "third" larger than a third; the lift keeps a common value from naming anyone).
+
+``holds_share`` is the share behind the rule (members holding the level / members in the third).
+
 **Top traits** are picked greedily by absolute effect size (d and h share a scale: 0.2 small,
 0.5 medium, 0.8 large) among significant, at least small effects, one per attribute family
 (age and age band; country, region and city; recency and P(alive); ...). Category labels of
@@ -36,9 +57,14 @@ from .population import Population, Segmentation
 PROFILE_COLUMNS = [
     "persona_id", "segmentation", "basis", "segment", "kind", "attribute", "level", "label", "family",
     "customers", "n_valid", "segment_value", "overall_value", "segment_median", "overall_median",
-    "effect_size", "lift", "p_value", "q_value", "test", "significant", "is_mode", "trait_rank",
-    "folded_into", "also", "suppressed", "min_size",
+    "effect_size", "lift", "p_value", "q_value", "test", "significant", "defines", "is_mode", "holds_share", "holds",
+    "definition_rank", "trait_rank", "folded_into", "also", "suppressed", "min_size",
 ]
+
+#: Share of a segment's members an attribute must describe to name the segment (a majority).
+NAME_MAJORITY = 0.5
+#: For numeric phrases: the members' share in the top / bottom third against all customers' share there.
+NAME_BAND_LIFT = 1.5
 
 _KIND_ORDER = {"size": 0, "worth": 1, "numeric": 2, "category": 2}
 
@@ -98,6 +124,13 @@ def _numeric_rows(x: pd.Series, codes: np.ndarray, sizes: pd.Series) -> dict[str
         p = np.where(se > 0, 2 * stats.t.sf(np.abs(t), df), np.nan)
         pooled = np.sqrt(((n1 - 1) * v1 + (n2 - 1) * v2) / (n1 + n2 - 2))
         d = np.where(pooled > 0, (m1 - m2) / pooled, np.nan)
+    # the share of members in the top (bottom) third, for names that hold (module docstring)
+    q_low, q_high = np.quantile(v, [1 / 3, 2 / 3])
+    top, bottom = (v >= q_high).astype(float), (v <= q_low).astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        top_share = np.bincount(c, weights=top, minlength=g) / n1
+        bottom_share = np.bincount(c, weights=bottom, minlength=g) / n1
+    high = np.nan_to_num(d) >= 0
     order = np.argsort(c, kind="stable")
     bounds = np.searchsorted(c[order], np.arange(g + 1))
     sorted_v = v[order]
@@ -115,6 +148,8 @@ def _numeric_rows(x: pd.Series, codes: np.ndarray, sizes: pd.Series) -> dict[str
             "lift": (m1 + center) / overall if overall else np.nan,
             "p_value": p,
             "test": "welch_t",
+            "holds_share": np.where(high, top_share, bottom_share),
+            "_band_base": np.where(high, top.mean(), bottom.mean()),
         }
 
 
@@ -159,6 +194,8 @@ def _category_rows(x: pd.Series, codes: np.ndarray, sizes: pd.Series) -> dict[st
             "lift": (p1 / p_all).ravel(),
             "p_value": p.ravel(),
             "test": test.ravel(),
+            "holds_share": p1.ravel(),
+            "_band_base": np.tile(p_all.ravel(), g),
         }
 
 
@@ -281,16 +318,18 @@ def profile_segments(
     duplicate_r, implied_share : float
         Folding rules for near-duplicate and implied traits (module docstring).
     exclude : dict, optional
-        Segmentation -> attributes not to profile for it (e.g. the attributes that define a
-        target group, which would only restate its definition).
+        Segmentation -> attributes not to profile for it.
 
     Returns
     -------
     DataFrame
         One row per (persona, attribute, level) with :data:`PROFILE_COLUMNS`. ``kind`` is
         ``size``, ``worth``, ``numeric`` or ``category``; shares are fractions (0..1).
-        ``trait_rank`` is 1..``max_traits`` for the top traits, ``folded_into`` names the rank a
-        folded trait belongs to, ``is_mode`` marks each category attribute's most common level.
+        ``trait_rank`` is 1..``max_traits`` for the top traits (significant, among attributes
+        that did not form the segments), ``definition_rank`` the same for the attributes that
+        did (``defines``: no p-value), ``folded_into`` names the rank a folded trait belongs to,
+        ``is_mode`` marks each category attribute's most common level, ``holds`` whether an
+        attribute may name the segment (module docstring).
 
     Examples
     --------
@@ -323,6 +362,7 @@ def profile_segments(
         codes = pd.Index(sizes.index).get_indexer(seg.to_numpy())
         parts = [_size_worth_rows(pop, seg, sizes, suppressed)]
         skip = set((exclude or {}).get(col, []))
+        defining = set(spec.defined_by)
         for attr, info in pop.attributes.items():
             if attr == col or attr in skip:
                 continue
@@ -332,7 +372,7 @@ def profile_segments(
             part = _numeric_rows(x, codes, sizes) if info.kind == "numeric" else _category_rows(x, codes, sizes)
             if part is None:
                 continue
-            part.update(kind=info.kind, attribute=attr, label=info.label, family=info.family, _trait=info.trait,
+            part.update(kind=info.kind, attribute=attr, label=info.label, family=info.family, _trait=info.trait, defines=attr in defining,
                         _n_levels=1 if info.kind == "numeric" else x.nunique(), _attr_order=attr_order[attr])
             parts.append(pd.DataFrame(part))
         table = pd.concat(parts, ignore_index=True)
@@ -348,9 +388,13 @@ def profile_segments(
     trait_rows = pd.concat([t for _, _, t in tables], ignore_index=True)
     is_trait = trait_rows["kind"].isin(["numeric", "category"])
     trait_rows["q_value"] = np.nan
-    for col, default in (("p_value", np.nan), ("_trait", False)):  # no attribute varies: size and worth only
-        if col not in trait_rows:
+    for col, default in (("p_value", np.nan), ("_trait", False), ("defines", False), ("holds_share", np.nan), ("_band_base", np.nan)):
+        if col not in trait_rows:  # no attribute varies: size and worth only
             trait_rows[col] = default
+    trait_rows["defines"] = trait_rows["defines"].fillna(False).astype(bool)
+    # what formed the segments is described, not tested: no p-value, not in the BH family
+    trait_rows.loc[trait_rows["defines"], ["p_value"]] = np.nan
+    trait_rows.loc[trait_rows["defines"], "test"] = "none (defines the segments)"
     if is_trait.any():
         trait_rows.loc[is_trait, "q_value"] = benjamini_hochberg(trait_rows.loc[is_trait, "p_value"])
     trait_rows["significant"] = trait_rows["q_value"] < alpha
@@ -365,6 +409,11 @@ def profile_segments(
             best = table[cat].sort_values(["segment_value", "overall_value"], ascending=False).groupby(
                 ["segment", "attribute"], sort=False).head(1).index
             table.loc[best, "is_mode"] = True
+        direction = np.sign(table["effect_size"].fillna(0))
+        table["holds"] = (table["holds_share"] >= NAME_MAJORITY) & np.where(
+            table["kind"] == "category", table["is_mode"] & (direction > 0),
+            (direction != 0) & (table["holds_share"] >= NAME_BAND_LIFT * table["_band_base"]))
+        table["definition_rank"] = np.nan
         table["trait_rank"] = np.nan
         table["folded_into"] = np.nan
         table["also"] = ""
@@ -372,26 +421,28 @@ def profile_segments(
         # sibling labels of the segmentation's own basis (RFM segments for behavioral clusters,
         # churn risk for value tiers) restate how it was built: profiled, not distinguishing traits
         own_basis = [a for a, info in pop.attributes.items() if info.source == spec.basis and info.kind == "category"]
-        candidate = (
+        describable = (
             is_trait.reindex(table.index).fillna(False).astype(bool)
             & table["_trait"].fillna(False).astype(bool)
             & ~table["attribute"].isin(own_basis)
-            & table["significant"]
             & (table["effect_size"].abs() >= min_effect)
             & ((table["kind"] == "numeric") | ((table["effect_size"] > 0) & (count >= min_cell)))
         )
-        for segment, rows in table[candidate].groupby("segment", sort=False):
-            ranks, folded, also = _select_traits(
-                pop, seg.index, seg, segment, rows, max_traits=max_traits, duplicate_r=duplicate_r, implied_share=implied_share
-            )
-            for idx, rank in ranks.items():
-                table.loc[idx, "trait_rank"] = rank
-                table.loc[idx, "also"] = "; ".join(
-                    f"{table.at[j, 'attribute']}={table.at[j, 'level']}" if table.at[j, "level"] != "" else table.at[j, "attribute"]
-                    for j in also.get(rank, [])
+        for rank_col, candidate in (("definition_rank", describable & table["defines"]),
+                                    ("trait_rank", describable & ~table["defines"] & table["significant"])):
+            for segment, rows in table[candidate].groupby("segment", sort=False):
+                ranks, folded, also = _select_traits(
+                    pop, seg.index, seg, segment, rows, max_traits=max_traits, duplicate_r=duplicate_r, implied_share=implied_share
                 )
-            for idx, rank in folded.items():
-                table.loc[idx, "folded_into"] = rank
+                for idx, rank in ranks.items():
+                    table.loc[idx, rank_col] = rank
+                    table.loc[idx, "also"] = "; ".join(
+                        f"{table.at[j, 'attribute']}={table.at[j, 'level']}" if table.at[j, "level"] != "" else table.at[j, "attribute"]
+                        for j in also.get(rank, [])
+                    )
+                if rank_col == "trait_rank":
+                    for idx, rank in folded.items():
+                        table.loc[idx, "folded_into"] = rank
         out_tables.append(table)
     out = pd.concat(out_tables, ignore_index=True)
     out["min_size"] = int(min_size)
@@ -399,7 +450,7 @@ def profile_segments(
     seg_order = {c: i for i, c in enumerate(chosen_cols)}
     out["_seg_order"] = out["segmentation"].map(seg_order)
     out["_kind_order"] = out["kind"].map(_KIND_ORDER)
-    out["_rank"] = out["trait_rank"].fillna(np.inf)
+    out["_rank"] = out["definition_rank"].fillna(out["trait_rank"] + max_traits).fillna(np.inf)
     out["_abs"] = -out["effect_size"].abs().fillna(0)
     out = out.sort_values(["_seg_order", "customers", "segment", "_kind_order", "_rank", "_abs"],
                           ascending=[True, False, True, True, True, True], kind="stable")

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .bases import caveat
 from .narrative import template_environment
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -37,7 +38,11 @@ def _slug(text: str) -> str:
 
 
 def card_sections(book: PersonaBook, segmentations: list[str] | None = None, *, lead: str | None = None) -> list[dict[str, Any]]:
-    """Personas grouped by segmentation (``lead`` first, then book order), for the card templates."""
+    """Personas grouped by segmentation (``lead`` first, then book order), for the card templates.
+
+    Each section carries its basis's ``verdict`` and, for a weak or absent structure, its
+    ``caveat`` sentence.
+    """
     wanted = segmentations or list(dict.fromkeys(r["segmentation"] for r in book.records))
     if lead in wanted:
         wanted = [lead] + [c for c in wanted if c != lead]
@@ -47,9 +52,11 @@ def card_sections(book: PersonaBook, segmentations: list[str] | None = None, *, 
         if not personas:
             continue
         spec = book.population.segmentations.get(col)
+        verdict = spec.verdict if spec else None
         sections.append({
             "column": col, "slug": _slug(col), "label": spec.label if spec else col,
             "basis": spec.basis if spec else "", "note": spec.note if spec else "", "personas": personas,
+            "verdict": verdict.level if verdict is not None else "", "caveat": caveat(verdict),
         })
     return sections
 
