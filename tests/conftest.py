@@ -88,7 +88,8 @@ def _hostile_sample(folder: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def hostile_runs(tmp_path_factory):
-    """Two full runs of one config started at once (run ids ``hostile-a``, ``hostile-b``).
+    """Two full runs of one config started at once (run ids ``hostile-a``, ``hostile-b``):
+    ``hostile-a`` runs its notebooks one after another (``--jobs 1``), ``hostile-b`` side by side.
 
     The data are a 1,000-customer generated sample carrying hostile strings (see ``HOSTILE_*``).
     Used for determinism (same config and seed: byte-identical exports), concurrency (two runs
@@ -99,10 +100,11 @@ def hostile_runs(tmp_path_factory):
     reports = folder / "reports"
     procs = {
         run_id: subprocess.Popen(
-            [sys.executable, "-m", "analysis", "run", "--config", str(config_path), "--run-id", run_id, "--reports-dir", str(reports)],
+            [sys.executable, "-m", "analysis", "run", "--config", str(config_path), "--run-id", run_id, "--reports-dir", str(reports),
+             "--jobs", jobs],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
-        for run_id in ("hostile-a", "hostile-b")
+        for run_id, jobs in (("hostile-a", "1"), ("hostile-b", "2"))
     }
     done = {}
     for run_id, proc in procs.items():

@@ -78,7 +78,9 @@ def _finish(proc: subprocess.Popen, timeout: float = 600) -> subprocess.Complete
 
 @pytest.mark.slow
 def test_same_config_and_seed_give_byte_identical_exports(hostile_runs):
+    """Also whether notebooks run one after another (hostile-a) or side by side (hostile-b)."""
     _, reports, procs = hostile_runs
+    assert "side by side" in procs["hostile-b"].stdout and "side by side" not in procs["hostile-a"].stdout
     for run_id, proc in procs.items():
         assert proc.returncode == 0, f"{run_id}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     a, b = reports / "hostile-a", reports / "hostile-b"

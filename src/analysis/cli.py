@@ -14,7 +14,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from .runner import RunError, run
 
     try:
-        run(args.config, run_id=args.run_id, only=args.only, reports_dir=args.reports_dir)
+        run(args.config, run_id=args.run_id, only=args.only, reports_dir=args.reports_dir, jobs=args.jobs)
     except (ConfigError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -72,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("--config", required=True, help="run config, e.g. config/sample.yaml")
     p_run.add_argument("--run-id", default=None, help="folder name under reports/ (default <config name>-<UTC time>)")
     p_run.add_argument("--only", nargs="+", default=None, metavar="NAME", help="run only these notebooks (e.g. 00_data_prep 13_behavioral)")
+    p_run.add_argument("--jobs", type=int, default=None, metavar="N",
+                       help="notebooks run side by side (default: the machine's cores, at most 4; 1 = one after another)")
     p_run.add_argument("--reports-dir", default=str(PROJECT_ROOT / "reports"), help=argparse.SUPPRESS)
     p_run.set_defaults(func=_cmd_run)
 

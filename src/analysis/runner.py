@@ -17,10 +17,12 @@ filters are left as they were.
 from __future__ import annotations
 
 import ast
+import concurrent.futures
 import contextlib
 import datetime as dt
 import fcntl
 import logging
+import multiprocessing
 import os
 import platform
 import re
@@ -433,6 +435,7 @@ def run(
     reports_dir: str | Path = REPORTS_DIR,
     notebook_dir: str | Path = NOTEBOOK_DIR,
     echo: Callable[[str], None] = print,
+    jobs: int | None = None,
 ) -> RunResult:
     """Execute a run end to end.
 
@@ -443,6 +446,9 @@ def run(
     only : notebook names to run (default all).
     reports_dir, notebook_dir : where runs go and where notebooks are.
     echo : progress printer.
+    jobs : notebooks run side by side (default: the machine's cores, at most 4). Data preparation
+        runs first, then every notebook as soon as those it reads from are done
+        (:func:`notebook_dependencies`); exports are the same whatever the number of jobs.
 
     Returns
     -------
@@ -456,12 +462,12 @@ def run(
         When a notebook fails (the run folder is still written, with the error visible).
     """
     with _quiet_libraries():
-        return _run(config_path, run_id, only, Path(reports_dir), Path(notebook_dir), echo)
+        return _run(config_path, run_id, only, Path(reports_dir), Path(notebook_dir), echo, jobs)
 
 
 def _run(
     config_path: str | Path, run_id: str | None, only: list[str] | None, reports_dir: Path, notebook_dir: Path,
-    echo: Callable[[str], None],
+    echo: Callable[[str], None], jobs: int | None = None,
 ) -> RunResult:
     t_start = time.perf_counter()
     if run_id is not None:
@@ -488,7 +494,7 @@ def _run(
         if final.exists():
             raise ValueError(f"{final} already exists: choose another --run-id or remove that folder.")
         staging.mkdir()
-        return _run_in_staging(cfg, run_id, notebooks, staging, final, reports_dir, Path(notebook_dir), echo, t_start)
+        return _run_in_staging(cfg, run_id, notebooks, staging, final, reports_dir, Path(notebook_dir), echo, t_start, jobs)
     except BaseException:
         # Interrupted (Ctrl-C) or crashed outside a notebook: nothing half-built stays behind.
         # A SIGKILL cannot be caught; its staging folder is removed by the next run.
@@ -555,11 +561,11 @@ def _remove_if_stale(path: Path) -> None:
 
 def _run_in_staging(
     cfg: RunConfig, run_id: str, notebooks: list[Path], staging: Path, final: Path, reports_dir: Path,
-    notebook_dir: Path, echo: Callable[[str], None], t_start: float,
+    notebook_dir: Path, echo: Callable[[str], None], t_start: float, jobs: int | None = None,
 ) -> RunResult:
     folder = io.RunFolder(staging)
     folder.write_fact("config", config_as_dict(cfg))
-    return _run_notebooks(cfg, run_id, notebooks, folder, final, reports_dir, notebook_dir, echo, t_start)
+    return _run_notebooks(cfg, run_id, notebooks, folder, final, reports_dir, notebook_dir, echo, t_start, jobs)
 
 
 # Loggers of the execution libraries, quietened while notebooks run (their chatter is not ours).
@@ -585,41 +591,125 @@ def _quiet_libraries() -> Iterator[None]:
                 logging.getLogger(name).setLevel(level)
 
 
+#: Notebooks that read what another notebook of the same decade writes (besides every notebook
+#: of a lower decade, which each notebook waits for): geography cross-tabulates the other
+#: bases' labels; value reuses the behavioral page's features and RFM segments.
+READS_FROM = {
+    "11_geographic": ("10_demographic", "12_psychographic", "13_behavioral"),
+    "14_value": ("13_behavioral",),
+}
+
+
+def notebook_dependencies(notebooks: list[Path]) -> dict[str, set[str]]:
+    """The notebooks each must wait for: every one of a lower decade (00 before 1x before 20 ...),
+    plus :data:`READS_FROM` within its decade (among those being run).
+
+    Examples
+    --------
+    >>> deps = notebook_dependencies([Path(f"{n}.ipynb") for n in ("00_data_prep", "13_behavioral", "14_value", "20_personas")])
+    >>> sorted(deps["14_value"]), sorted(deps["20_personas"])
+    (['00_data_prep', '13_behavioral'], ['00_data_prep', '13_behavioral', '14_value'])
+    """
+    stems = [nb.stem for nb in notebooks]
+    decade = {s: int(s[:2]) // 10 for s in stems}
+    return {s: {o for o in stems if decade[o] < decade[s]} | {o for o in READS_FROM.get(s, ()) if o in stems} for s in stems}
+
+
+def default_jobs() -> int:
+    """Notebooks to run side by side: the machine's cores, at most 4."""
+    return max(1, min(os.cpu_count() or 1, 4))
+
+
+def _execute_and_render(nb: Path, executed: Path, params: dict[str, Any], notebook_dir: Path, html_path: Path) -> tuple[str, str, int | None, float, str]:
+    """Execute one notebook and render its page (also the body of a worker process)."""
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="clientele-kernel-") as socket_dir:
+        status, error, cell = _execute(nb, executed, params, notebook_dir, Path(socket_dir))
+    seconds = time.perf_counter() - t0
+    html = html_path.name
+    if executed.exists():
+        try:
+            render_html(executed, html_path, not_applicable=error if status == "not applicable" else None)
+        except Exception as exc:  # noqa: BLE001 - a page that cannot be rendered must not lose the run
+            _render_failure_page(html_path, nb.stem, exc)
+            status, error = "failed", f"rendering the page failed: {type(exc).__name__}: {exc}"
+    else:
+        html = ""
+    return status, error, cell, seconds, html
+
+
+def _worker(*args: Any) -> tuple[str, str, int | None, float, str]:
+    """:func:`_execute_and_render` in a worker process, as quiet as the parent run."""
+    with _quiet_libraries():
+        return _execute_and_render(*args)
+
+
 def _run_notebooks(
     cfg: RunConfig, run_id: str, notebooks: list[Path], folder: io.RunFolder, final: Path, reports_dir: Path,
-    notebook_dir: Path, echo: Callable[[str], None], t_start: float,
+    notebook_dir: Path, echo: Callable[[str], None], t_start: float, jobs: int | None = None,
 ) -> RunResult:
     staging = folder.path
-    echo(f"Run {run_id}: config {cfg.display_path()}, as of {cfg.as_of}, {len(notebooks)} notebook(s)")
-    results: list[NotebookResult] = []
+    jobs = max(1, int(jobs)) if jobs else default_jobs()
+    echo(f"Run {run_id}: config {cfg.display_path()}, as of {cfg.as_of}, {len(notebooks)} notebook(s)"
+         + (f", up to {jobs} side by side" if jobs > 1 and len(notebooks) > 1 else ""))
+    position = {nb.stem: i for i, nb in enumerate(notebooks, 1)}
+    deps = notebook_dependencies(notebooks)
+    by_stem = {nb.stem: nb for nb in notebooks}
+    done: dict[str, NotebookResult] = {}
     prep_failed = False
-    for i, nb in enumerate(notebooks, 1):
-        if prep_failed:
-            results.append(NotebookResult(nb.stem, "skipped", error="data preparation failed"))
-            echo(f"  [{i}/{len(notebooks)}] {nb.stem:<22} skipped (data preparation failed)")
-            continue
+    tag = lambda stem: f"  [{position[stem]}/{len(notebooks)}] {stem:<22}"
+
+    def finish(stem: str, outcome: tuple[str, str, int | None, float, str], recorded: dict[str, Any]) -> None:
+        nonlocal prep_failed
+        status, error, cell, seconds, html = outcome
+        done[stem] = NotebookResult(stem, status, round(seconds, 2), error, html, cell, recorded)
+        mark = {"ok": "ok", "not applicable": f"not applicable: {error}"}.get(status, f"FAILED at cell {cell}: {error}")
+        echo(f"{tag(stem)} {mark} ({seconds:.1f} s)")
+        if status != "ok" and stem.startswith("00_"):
+            prep_failed = True
+
+    def start(stem: str) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        nb = by_stem[stem]
         params = notebook_run_parameters(cfg, nb, staging)
         recorded = {k: v for k, v in params.items() if k not in RESERVED_PARAMETERS}
-        executed = staging / f"{nb.stem}.ipynb"
-        echo(f"  [{i}/{len(notebooks)}] {nb.stem:<22} running ...")
-        t0 = time.perf_counter()
-        with tempfile.TemporaryDirectory(prefix="clientele-kernel-") as socket_dir:
-            status, error, cell = _execute(nb, executed, params, notebook_dir.resolve(), Path(socket_dir))
-        seconds = time.perf_counter() - t0
-        html = f"{nb.stem}.html"
-        if executed.exists():
-            try:
-                render_html(executed, staging / html, not_applicable=error if status == "not applicable" else None)
-            except Exception as exc:  # noqa: BLE001 - a page that cannot be rendered must not lose the run
-                _render_failure_page(staging / html, nb.stem, exc)
-                status, error = "failed", f"rendering the page failed: {type(exc).__name__}: {exc}"
-        else:
-            html = ""
-        results.append(NotebookResult(nb.stem, status, round(seconds, 2), error, html, cell, recorded))
-        mark = {"ok": "ok", "not applicable": f"not applicable: {error}"}.get(status, f"FAILED at cell {cell}: {error}")
-        echo(f"  [{i}/{len(notebooks)}] {nb.stem:<22} {mark} ({seconds:.1f} s)")
-        if status != "ok" and nb.stem.startswith("00_"):
-            prep_failed = True
+        echo(f"{tag(stem)} running ...")
+        return (nb, staging / f"{stem}.ipynb", params, notebook_dir.resolve(), staging / f"{stem}.html"), recorded
+
+    pending = [nb.stem for nb in notebooks]
+    pool = None if jobs == 1 else concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
+    running: dict[concurrent.futures.Future, tuple[str, dict[str, Any]]] = {}
+    try:
+        while pending or running:
+            if prep_failed:
+                for stem in pending:
+                    done[stem] = NotebookResult(stem, "skipped", error="data preparation failed")
+                    echo(f"{tag(stem)} skipped (data preparation failed)")
+                pending = []
+                if not running:
+                    break
+            ready = [s for s in pending if deps[s] <= set(done)]
+            while ready and (pool is None or len(running) < jobs):
+                stem = ready.pop(0)
+                pending.remove(stem)
+                args, recorded = start(stem)
+                if pool is None:
+                    finish(stem, _execute_and_render(*args), recorded)
+                    break
+                running[pool.submit(_worker, *args)] = (stem, recorded)
+            if pool is None:
+                continue
+            if not running:
+                if pending and not prep_failed:
+                    raise RuntimeError(f"notebooks {pending} wait on each other: check READS_FROM in analysis.runner.")
+                continue
+            finished, _ = concurrent.futures.wait(running, return_when=concurrent.futures.FIRST_COMPLETED)
+            for future in sorted(finished, key=lambda f: position[running[f][0]]):
+                stem, recorded = running.pop(future)
+                finish(stem, future.result(), recorded)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+    results = [done[nb.stem] for nb in notebooks]
 
     exports = assemble_exports(folder, cfg)
     status = "complete" if all(r.status in ("ok", "not applicable") for r in results) else "failed"
