@@ -246,3 +246,55 @@ def test_html_in_data_shows_as_text_and_runs_nothing(browser, hostile_runs):
 
 # The hostile strings as live markup (escaped, they start with &lt; and never match).
 RAW_MARKUP = re.compile(r"<script>alert\(|<img[^>]*onerror|<b[^>]*onmouseover")
+
+
+# ------------------------------------------------------------------------------------------
+# Markdown links, images and HTML in data values
+# ------------------------------------------------------------------------------------------
+
+EVIL_MARKDOWN = "[Urgent](https://evil.example/login) ![t](https://evil.example/t.png)"
+EVIL_HTML = '<img src="https://evil.example/i.png" onerror="alert(6)"><a href="https://evil.example/a">Open</a>'
+
+
+def _hostile_values_page(folder: Path) -> Path:
+    """A page rendered the way the runner renders one, from Markdown outputs (a region and a
+    survey-scale name), client cards and a persona summary that all hold Markdown links, images,
+    bare URLs and HTML."""
+    import nbformat
+    import pandas as pd
+    from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+    from analysis import clienteling, runner
+    from analysis.personas.summary import summary_html
+
+    cards = clienteling.client_cards_html(pd.DataFrame({
+        "priority_rank": [1], "clv": [5.0], "p_alive": [0.5], "churn_risk": ["low"], "frequency": [2], "total_spend": [10.0],
+        "recency_days": [3.0], "geographic_segment": [EVIL_MARKDOWN], "next_action": ["Nurture"], "action_message": [EVIL_HTML],
+        "recommended_1": ["https://evil.example/bare"]}, index=["c1"]), ["geographic_segment"])
+    summary = summary_html({"title": "Personas", "lines": [f"Value concentrates in {EVIL_MARKDOWN} {EVIL_HTML}."]})
+    nb = new_notebook(cells=[new_code_cell("x", outputs=[
+        new_output("display_data", data={"text/markdown": f"**Top region**: {EVIL_MARKDOWN} {EVIL_HTML} https://evil.example/bare"}),
+        new_output("display_data", data={"text/markdown": f"Factors: **{EVIL_MARKDOWN}**, **<https://evil.example/auto>**."}),
+        new_output("display_data", data={"text/html": cards, "text/plain": "cards"}),
+        new_output("display_data", data={"text/html": summary, "text/plain": "summary"}),
+    ])])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, folder / "11_geographic.ipynb")
+    runner.render_html(folder / "11_geographic.ipynb", folder / "11_geographic.html")
+    return folder / "11_geographic.html"
+
+
+def test_markdown_links_and_images_in_values_show_as_text_and_make_no_request(browser, tmp_path):
+    page = _hostile_values_page(tmp_path)
+    # the policy blocks requests anyway; without it, the markup itself must still request nothing
+    bare = tmp_path / "no_policy.html"
+    bare.write_text(re.sub(r"<meta[^>]*Content-Security-Policy[^>]*>", "", page.read_text(encoding="utf-8")), encoding="utf-8")
+    assert "Content-Security-Policy" not in bare.read_text(encoding="utf-8")
+    for path in (page, bare):
+        v = visit(browser, path, DESKTOP)
+        assert not v.foreign_requests + v.failed_requests, f"{path.name}: requests {v.foreign_requests + v.failed_requests}"
+        assert not v.dialogs, f"{path.name}: dialog {v.dialogs}"
+        assert not [href for href in v.links if "evil" in href], f"{path.name}: live links {v.links}"
+        assert not [img for img in v.images if "evil" in img["src"]], f"{path.name}: images {v.images}"
+        assert "[Urgent](https://evil.example/login) ![t](https://evil.example/t.png)" in v.text
+        assert '<img src="https://evil.example/i.png"' in v.text, "the HTML shows as text"

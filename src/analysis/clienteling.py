@@ -6,18 +6,21 @@ module turns a run's per-customer value, behaviour and segment labels into:
 * a prioritised contact list (who to contact first, why, and with what next best action),
 * product recommendations per client (item-to-item co-purchase, vectorised with sparse
   matrices; popular products fill in for clients with little history),
-* client cards (HTML, escaped, no PII) an associate can read on a phone,
+* client cards (HTML from a Jinja2 template, autoescaped, no PII) an associate can read on a phone,
 * a CRM / e-mail tool import file.
 """
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import sparse
+
+from .privacy import looks_like_contact
+from .templating import render_template
+from .text import MISSING
 
 #: Next best action per situation, checked in order (first match wins).
 ACTIONS: list[tuple[str, str, str]] = [
@@ -126,28 +129,46 @@ def _basis_label(column: str) -> str:
     return basis.upper() if basis == "rfm" else basis.capitalize()
 
 
-def client_cards_html(contacts: pd.DataFrame, segment_cols: list[str], max_cards: int = 24) -> str:
-    """Client cards as escaped HTML (``card-grid`` of ``card``): value, risk, segments, history, action, products.
+def _shown(value: Any, fmt: str = "{}") -> str:
+    """A value for a card: formatted, or an en dash when missing."""
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+        return MISSING
+    return fmt.format(value)
 
-    Only the columns passed are shown; pass no PII columns (the notebook passes ids only).
+
+def client_cards(contacts: pd.DataFrame, segment_cols: list[str], max_cards: int = 24) -> list[dict[str, Any]]:
+    """What each client card shows (plain text, formatted), for the cards template.
+
+    A client is named by customer id only. An id that still looks like an e-mail address or a
+    phone number (the data contract pseudonymises those, see :mod:`analysis.privacy`) is withheld.
     """
-    esc = lambda v: html.escape("" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
     cards = []
-    for _, c in contacts.head(max_cards).iterrows():  # at most max_cards cards, for display only
-        segs = "".join(f"<li>{esc(_basis_label(col))}: <b>{esc(c[col])}</b></li>" for col in segment_cols if col in c and pd.notna(c[col]))
-        recs = [c[k] for k in c.index if str(k).startswith("recommended_") and pd.notna(c[k])]
-        cards.append(
-            f'<div class="card"><h3>#{int(c["priority_rank"])} &middot; client {esc(c.name)}</h3>'
-            f'<span class="kpi">value <b>{c.get("clv", 0):,.0f}</b></span>'
-            f'<span class="kpi">P(active) <b>{c.get("p_alive", float("nan")):.0%}</b></span>'
-            f'<span class="kpi">risk <b>{esc(c.get("churn_risk", ""))}</b></span>'
-            f'<p>{int(c.get("frequency", 0))} orders, {c.get("total_spend", 0):,.0f} spent, last order {c.get("recency_days", 0):.0f} days ago.</p>'
-            f'<ul>{segs}</ul>'
-            f'<p><b>{esc(c["next_action"])}:</b> {esc(c["action_message"])}</p>'
-            + (f'<p>Suggest: {esc("; ".join(map(str, recs)))}</p>' if recs else "")
-            + "</div>"
-        )
-    return '<div class="card-grid">' + "".join(cards) + "</div>"
+    for client_id, c in contacts.head(max_cards).iterrows():  # at most max_cards cards, for display only
+        recs = [str(c[k]) for k in c.index if str(k).startswith("recommended_") and pd.notna(c[k])]
+        orders, spend, days = c.get("frequency"), c.get("total_spend"), c.get("recency_days")
+        cards.append({
+            "rank": _shown(c.get("priority_rank"), "{:.0f}"),
+            "client": "(id withheld)" if looks_like_contact(str(client_id)) else str(client_id),
+            "value": _shown(c.get("clv"), "{:,.0f}"),
+            "p_alive": _shown(c.get("p_alive"), "{:.0%}"),
+            "risk": _shown(c.get("churn_risk")),
+            "history": f"{_shown(orders, '{:.0f}')} orders, {_shown(spend, '{:,.0f}')} spent, last order {_shown(days, '{:.0f}')} days ago.",
+            "segments": [{"basis": _basis_label(col), "label": str(c[col])} for col in segment_cols if col in c and pd.notna(c[col])],
+            "action": _shown(c.get("next_action")),
+            "message": _shown(c.get("action_message")),
+            "suggest": recs,
+        })
+    return cards
+
+
+def client_cards_html(contacts: pd.DataFrame, segment_cols: list[str], max_cards: int = 24) -> str:
+    """Client cards as HTML (``card-grid`` of ``card``): value, risk, segments, history, action, products.
+
+    Rendered from the ``clienteling_cards.html.j2`` template with autoescaping, so segment, product
+    and action strings show as text. Only the columns named here are shown (no names or contact
+    details; see :func:`client_cards`).
+    """
+    return render_template("clienteling_cards.html.j2", cards=client_cards(contacts, segment_cols, max_cards))
 
 
 def crm_export(contacts: pd.DataFrame, extra: list[str] | None = None) -> pd.DataFrame:

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
+from . import privacy
 from .config import ConfigError, RunConfig
 
 # ------------------------------------------------------------------------------------------
@@ -210,6 +211,8 @@ class Prepared:
     set_aside: dict[str, pd.DataFrame]
     ledger: Ledger
     mappings: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: Per table, the user columns kept out of the run as personal data, with why (names only).
+    pii: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def _time_window_reasons(reasons: pd.Series, ts: pd.Series, raw_ts: pd.Series, cfg: RunConfig) -> None:
@@ -452,6 +455,69 @@ def customers_from_transactions(transactions: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+# ------------------------------------------------------------------------------------------
+# Personal data: kept out of the validated tables and the set-aside rows (see analysis.privacy)
+# ------------------------------------------------------------------------------------------
+
+#: Id columns: pseudonymised where a value looks like an e-mail address or a phone number.
+_ID_PREFIXES = {"customer_id": "c_", "order_id": "x_", "product_id": "x_"}
+
+
+def _without_pii_columns(frame: pd.DataFrame, mapping: dict[str, str], findings: privacy.PiiFindings, cfg: RunConfig) -> pd.DataFrame:
+    """The contract-named frame without columns that are personal data (the id always stays)."""
+    pii = privacy.contract_pii(cfg.pii_columns)
+    drop = [c for c, user in mapping.items() if c != "customer_id" and c in frame.columns and (c in pii or user in findings.columns)]
+    return frame.drop(columns=drop)
+
+
+def _private_table(frame: pd.DataFrame, findings: privacy.PiiFindings | None, cfg: RunConfig) -> pd.DataFrame:
+    """A kept table with personal ids pseudonymised and e-mail addresses cut out of text values.
+
+    Counts go to ``findings`` (None for tables derived from one already counted).
+    """
+    out = frame.copy()
+    for column in privacy.text_columns(out):
+        if column in _ID_PREFIXES:
+            values, n = privacy.pseudonymise(out[column], cfg.name, _ID_PREFIXES[column])
+        else:
+            values, n = privacy.scrub_emails(out[column])
+        if not n:
+            continue
+        dtype = frame[column].dtype
+        out[column] = values.astype("category" if isinstance(dtype, pd.CategoricalDtype) else dtype)
+        if findings is not None and column in _ID_PREFIXES:
+            findings.pseudonymised_ids += n
+        elif findings is not None:
+            findings.scrubbed_values += n
+    return out
+
+
+def _private_set_aside(aside: pd.DataFrame, mapping: dict[str, str], findings: privacy.PiiFindings, cfg: RunConfig) -> pd.DataFrame:
+    """Set-aside rows keep their source row, reason and every field that is not personal data.
+
+    Personal-data columns are dropped; ids that look like e-mail addresses or phone numbers get
+    the same pseudonym as in the validated tables; e-mail addresses in other text are cut out.
+    """
+    out = aside.drop(columns=[c for c in findings.columns if c in aside.columns])
+    contract_of = {user: contract for contract, user in mapping.items()}
+    for column in privacy.text_columns(out):
+        if column in ("source_row", "reason"):
+            continue
+        contract = contract_of.get(column)
+        if contract in _ID_PREFIXES:
+            ids = normalize_ids(out[column])
+            pseudo, n = privacy.pseudonymise(ids, cfg.name, _ID_PREFIXES[contract])
+            if n:
+                changed = pseudo.ne(ids) & pseudo.notna()
+                out[column] = out[column].astype(object).where(~changed, pseudo)
+        else:
+            values, n = privacy.scrub_emails(out[column])
+            if n:
+                out[column] = values
+                findings.scrubbed_values += n
+    return out
+
+
 _PREPARERS = {
     "customers": prepare_customers,
     "transactions": prepare_transactions,
@@ -478,13 +544,20 @@ def prepare(raw: dict[str, Any], cfg: RunConfig) -> Prepared:
     ledger = Ledger()
     tables: dict[str, pd.DataFrame] = {}
     set_aside: dict[str, pd.DataFrame] = {}
+    pii: dict[str, dict[str, str]] = {}
     for table in ("customers", "transactions", "survey", "events"):
         if table not in raw:
             continue
-        kept, aside, *derived = _PREPARERS[table](raw[table].frame, raw[table].original, cfg, ledger)
-        tables[table], set_aside[table] = kept, aside
+        findings = privacy.PiiFindings.of_source(table, raw[table].original, raw[table].mapping, cfg.pii_columns)
+        frame = _without_pii_columns(raw[table].frame, raw[table].mapping, findings, cfg)
+        kept, aside, *derived = _PREPARERS[table](frame, raw[table].original, cfg, ledger)
+        tables[table] = _private_table(kept, findings, cfg)
+        set_aside[table] = _private_set_aside(aside, raw[table].mapping, findings, cfg)
         for extra in derived:
-            tables.update(extra)
+            tables.update({name: _private_table(t, None, cfg) for name, t in extra.items()})
+        for note, count in findings.ledger_notes():
+            ledger.note(table, note, count)
+        pii[table] = dict(findings.columns)
     if "transactions" in tables:
         tx = tables["transactions"]
         derived = customers_from_transactions(tx)
@@ -509,7 +582,7 @@ def prepare(raw: dict[str, Any], cfg: RunConfig) -> Prepared:
             _SCHEMAS[name].validate(frame, lazy=True)
         except pa.errors.SchemaErrors as exc:  # a bug in the preparers, not in the user's data
             raise AssertionError(f"validated {name} table breaks its schema: {exc.failure_cases.head()}") from exc
-    return Prepared(tables=tables, set_aside=set_aside, ledger=ledger, mappings={t: r.mapping for t, r in raw.items()})
+    return Prepared(tables=tables, set_aside=set_aside, ledger=ledger, mappings={t: r.mapping for t, r in raw.items()}, pii=pii)
 
 
 def date_ranges(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:

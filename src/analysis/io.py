@@ -492,8 +492,11 @@ class RunFolder:
         return self.path / self.SET_ASIDE / f"{self._file_name(table, 'table')}.csv"
 
     def write_set_aside(self, table: str, frame: pd.DataFrame) -> Path:
+        """Set-aside rows as CSV; text a spreadsheet would run as a formula is neutralised."""
+        from .text import spreadsheet_safe
+
         path = self._writable(self.set_aside_path(table))
-        frame.to_csv(path, index=False)
+        spreadsheet_safe(frame).to_csv(path, index=False)
         return path
 
     def set_aside_files(self) -> list[Path]:
@@ -594,8 +597,12 @@ class RunFolder:
         return sorted(p for p in folder.iterdir() if p.is_file()) if folder.exists() else []
 
     def write_export(self, name: str, frame: pd.DataFrame) -> Path:
+        """An export as CSV; text a spreadsheet would run as a formula is neutralised
+        (see :func:`analysis.text.spreadsheet_cell`)."""
+        from .text import spreadsheet_safe
+
         path = self.export_path(name)
-        frame.to_csv(path, index=False, float_format="%.6g", lineterminator="\n")
+        spreadsheet_safe(frame).to_csv(path, index=False, float_format="%.6g", lineterminator="\n")
         return path
 
 

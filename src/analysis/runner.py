@@ -54,6 +54,8 @@ from .config import (
     notebook_parameters,
 )
 from .report import render_index
+from .templating import render_template
+from .text import disarm_markdown
 
 REPORTS_DIR = PROJECT_ROOT / "reports"
 TEMPLATE_DIR = Path(__file__).parent / "templates"
@@ -143,18 +145,18 @@ def _git_commit() -> str | None:
         return None
 
 
-# "<" that could open an HTML tag, comment or processing instruction.
-_TAG_START = re.compile(r"<(?=[A-Za-z/!?])")
-
-
 def markdown_as_text(markdown: str) -> str:
-    """Markdown with raw HTML disarmed: ``<script>`` shows as text, Markdown syntax still works.
+    """Markdown with live markup disarmed: raw HTML, links, images and bare URLs show as text.
 
-    Markdown *outputs* are built from data (``Markdown(f"Top product: {name}")``), and Markdown
-    passes raw HTML through, so a product called ``<img src=x onerror=...>`` would become markup.
-    Authored Markdown cells are left alone.
+    Markdown *outputs* are built from data (``Markdown(f"Top region: {name}")``), and Markdown
+    passes raw HTML through and turns ``[text](url)``, ``![alt](url)`` and bare ``https://``
+    addresses into links and images, so a region called
+    ``[Urgent](https://evil.example/login) ![t](https://evil.example/t.png)`` would become a
+    live link and an outside request. Emphasis, code and lists still work; the report emits no
+    Markdown links of its own (see :func:`analysis.text.disarm_markdown`). Authored Markdown
+    cells are left alone.
     """
-    return _TAG_START.sub("&lt;", markdown)
+    return disarm_markdown(markdown)
 
 
 def _disarm_markdown_outputs(nb: Any) -> None:
@@ -210,16 +212,8 @@ def _show_not_applicable(nb: Any, message: str) -> None:
 
 def _render_failure_page(out_html: Path, name: str, exc: Exception) -> None:
     """A plain page saying the notebook ran but its HTML could not be rendered."""
-    import html as _html
-
-    out_html.write_text(
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>"
-        f"{_html.escape(name)}</title></head><body><p><a href=\"index.html\">&larr; Run overview</a></p>"
-        f"<h1>{_html.escape(name)}</h1><p>The notebook ran, but its page could not be rendered: "
-        f"<code>{_html.escape(f'{type(exc).__name__}: {exc}')}</code>. The executed notebook is "
-        f"<a href=\"{_html.escape(name)}.ipynb\">{_html.escape(name)}.ipynb</a>.</p></body></html>",
-        encoding="utf-8",
-    )
+    page = render_template("failure.html.j2", name=name, error=f"{type(exc).__name__}: {exc}")
+    out_html.write_text(page, encoding="utf-8")
 
 
 def _ipc_kernel_manager(socket_dir: Path, env: dict[str, str] | None = None) -> type:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from ..segment.value import budget_shares, value_at_risk
+from ..templating import render_template
 from .narrative import fmt_pct
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -156,8 +157,6 @@ def executive_summary(
 
 
 def summary_html(summary: dict[str, Any]) -> str:
-    """The executive summary as an HTML callout (data strings escaped)."""
-    import html
-
-    items = "".join(f"<li>{html.escape(str(line))}</li>" for line in summary.get("lines", []))
-    return f'<div class="callout"><b>{html.escape(str(summary.get("title", "Summary")))}</b><ul style="padding-left:18px;margin:4px 0">{items}</ul></div>'
+    """The executive summary as an HTML callout (template ``personas/summary.html.j2``, autoescaped)."""
+    return render_template("personas/summary.html.j2", title=str(summary.get("title", "Summary")),
+                           lines=[str(line) for line in summary.get("lines", [])])
