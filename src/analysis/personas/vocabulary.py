@@ -3,11 +3,15 @@
 The vocabulary lives in ``analysis/data/persona_vocabulary.yaml`` so it can be edited or
 translated without touching code; :class:`Vocabulary` resolves a column name to its entry
 (exact key first, then the first matching glob pattern) with placeholders filled in.
+
+Patterns match on whole words (:func:`word_match`): ``factor_*eco*`` describes a factor named
+after an "eco values" scale, never one whose name merely contains the letters ("economy").
 """
 
 from __future__ import annotations
 
-import fnmatch
+import functools
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,6 +62,42 @@ class AttributeInfo:
     source: str = ""
 
 
+@functools.lru_cache(maxsize=512)
+def _word_pattern(pattern: str) -> re.Pattern[str]:
+    """Compile a glob pattern whose literal words next to a wildcard must be whole words."""
+    pieces = re.split(r"(\*|\?|\[[^\]]*\])", pattern)
+    out = []
+    for i, piece in enumerate(pieces):
+        if piece == "*":
+            out.append(".*")
+        elif piece == "?":
+            out.append(".")
+        elif piece.startswith("[") and piece.endswith("]") and len(piece) > 2:
+            out.append("[^" + re.escape(piece[2:-1]) + "]" if piece[1] == "!" else "[" + re.escape(piece[1:-1]) + "]")
+        elif piece:  # a word next to a "*" must start / end at a word boundary of the name
+            head = r"(?<![A-Za-z0-9])" if i > 0 and pieces[i - 1] == "*" and piece[0].isalnum() else ""
+            tail = r"(?![A-Za-z0-9])" if i < len(pieces) - 1 and pieces[i + 1] == "*" and piece[-1].isalnum() else ""
+            out.append(head + re.escape(piece) + tail)
+    return re.compile("^" + "".join(out) + "$")
+
+
+def word_match(name: str, pattern: str) -> bool:
+    """Whether ``name`` matches the glob ``pattern`` on whole words.
+
+    ``*`` matches any text and ``?`` one character, as in a shell glob, but a word of the pattern
+    that touches a ``*`` must be a whole word of the name (words are separated by anything
+    that is not a letter or a digit, e.g. ``_``). So a pattern never matches inside a word.
+
+    Examples
+    --------
+    >>> word_match("factor_eco_values", "factor_*eco*"), word_match("factor_foreign_languages_economy_management", "factor_*eco*")
+    (True, False)
+    >>> word_match("behavioral_segment", "*_segment"), word_match("share_home", "share_*")
+    (True, True)
+    """
+    return bool(_word_pattern(pattern).match(name))
+
+
 def _words(text: str) -> str:
     return text.replace("_", " ").strip()
 
@@ -77,6 +117,8 @@ class Vocabulary:
     'frequent'
     >>> vocab.describe("factor_eco_values", "numeric").label
     'eco/ethical values score'
+    >>> vocab.describe("factor_foreign_languages_economy_management", "numeric").label
+    'foreign languages economy management score'
     """
 
     def __init__(self, spec: dict[str, Any]):
@@ -97,11 +139,12 @@ class Vocabulary:
         return cls(io.read_yaml(path or None, "persona_vocabulary.yaml"))
 
     def entry(self, column: str) -> dict[str, Any]:
-        """The raw entry for a column (exact key, else first matching pattern, else empty)."""
+        """The raw entry for a column (exact key, else the first pattern it matches on whole words
+        (:func:`word_match`), else empty)."""
         if column in self._exact:
             return dict(self._exact[column] or {})
         for pattern, value in self._patterns:
-            if fnmatch.fnmatchcase(column, pattern):
+            if word_match(column, pattern):
                 return dict(value or {})
         return {}
 
