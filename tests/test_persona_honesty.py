@@ -366,3 +366,32 @@ def test_marketing_campaign_segment_and_persona_names_hold(tmp_path):
     assert not prof.loc[prof["trait_rank"].notna(), "attribute"].isin(pop.segmentations["demographic_segment"].defined_by).any()
     for rec in book.records:
         _assert_name_holds(rec)
+
+
+# ---------------------------------------------------------------------------------------------
+# the full sample run: fitted segments, saved payloads, the page and the index
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_sample_run_personas_are_honest_and_show_verdicts(sample_run):
+    """On the sample run no behavioral persona lists a clustering input as a significant trait; verdicts are shown."""
+    proc, reports = sample_run
+    run = reports / "ci-sample"
+    manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
+    status = {nb["name"]: nb["status"] for nb in manifest["notebooks"]}
+    assert status.get("20_personas") == "ok", (status, proc.stdout[-2000:])
+    inputs = set(manifest["models"]["behavioral"]["features"])
+    assert {"recency_days", "frequency", "mean_order_value"} <= inputs
+    prof = pd.read_csv(run / "exports" / "persona_profiles.csv")
+    beh = prof[prof["segmentation"] == "behavioral_segment"]
+    assert beh["trait_rank"].notna().any()
+    assert not beh.loc[beh["trait_rank"].notna(), "attribute"].isin(inputs).any()
+    assert beh.loc[beh["attribute"].isin(inputs), "defines"].all() and beh.loc[beh["attribute"].isin(inputs), "p_value"].isna().all()
+    exported = pd.read_csv(run / "exports" / "personas.csv")
+    assert set(exported.loc[exported["segmentation"] == "behavioral_segment", "verdict"]) == {manifest["models"]["behavioral"]["verdict"]}
+    index = (run / "index.html").read_text(encoding="utf-8")
+    assert "Do the segments hold?" in index
+    for basis in ("demographic", "behavioral"):
+        assert manifest["models"][basis]["verdict_evidence"]["reason"] in index
+    assert "Verdicts:" in " ".join(manifest["facts"]["summary_20_personas"]["lines"])
