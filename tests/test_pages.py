@@ -88,6 +88,16 @@ def test_sample_pages_read_like_reports(sample_run):
 
 
 @pytest.mark.slow
+def test_index_opens_with_small_charts(sample_run):
+    _, reports = sample_run
+    index = (reports / "ci-sample" / "index.html").read_text(encoding="utf-8")
+    glance = index.split("At a glance", 1)[1].split("<h2", 1)[0]
+    alts = re.findall(r'<img src="data:image/png;base64,[^"]+" alt="([^"]+)"', glance)
+    assert len(alts) == 3, alts
+    assert any("revenue per rfm segment" in a for a in alts) and any("churn-risk" in a for a in alts)
+
+
+@pytest.mark.slow
 @pytest.mark.shared_data
 def test_online_retail_pages_read_like_reports(tmp_path):
     shared_path("online_retail")
