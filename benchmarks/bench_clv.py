@@ -1,7 +1,7 @@
-"""Time analysis.clv on CDNOW: summaries, fits (cold and warm), closed-form scoring.
+"""Time analysis.clv on CDNOW: summaries, fits of every family (closed form and pymc-marketing), scoring.
 
 Run: ``.venv/bin/python benchmarks/bench_clv.py`` (needs ``../shared/data/cdnow`` or
-``CLIENTELE_DATA_ROOT``).  "cold" is the first fit in the process: it includes the
+``CLIENTELE_DATA_ROOT``).  The pymc "cold" fit is the first in the process: it includes the
 PyMC / pymc-marketing import and graph compilation (PyTensor's compile cache in
 ``~/.pytensor`` makes it faster on later processes; point ``PYTENSOR_FLAGS`` at an
 empty ``base_compiledir`` to time a truly first run).
@@ -63,11 +63,14 @@ def main() -> int:
     summary = _timed("rfm_summary sample (6,919 tx)", lambda: clv.rfm_summary(sample, **split), rows)
     _timed("rfm_summary master (69,659 tx)", lambda: clv.rfm_summary(master, **split), rows)
 
-    bgnbd = _timed("fit_bgnbd cold (import + compile)", lambda: clv.fit_bgnbd(summary, random_state=0), rows)
-    _timed("fit_bgnbd warm", lambda: clv.fit_bgnbd(summary, random_state=0), rows)
+    for model in ("bgnbd", "mbgnbd", "pareto_nbd"):
+        _timed(f"fit {model} closed form", lambda model=model: clv.fit_purchase_model(summary, model=model), rows)
+    bgnbd = clv.fit_bgnbd(summary)
+    _timed("fit_bgnbd pymc cold (import + compile)", lambda: clv.fit_bgnbd(summary, engine="pymc", random_state=0), rows)
+    _timed("fit_bgnbd pymc warm", lambda: clv.fit_bgnbd(summary, engine="pymc", random_state=0), rows)
     _timed("fit_bgnbd priors='default' (new graph)", lambda: clv.fit_bgnbd(summary, priors="default"), rows)
-    gamma_gamma = _timed("fit_gamma_gamma first", lambda: clv.fit_gamma_gamma(summary), rows)
-    _timed("fit_gamma_gamma warm", lambda: clv.fit_gamma_gamma(summary), rows)
+    gamma_gamma = _timed("fit_gamma_gamma closed form", lambda: clv.fit_gamma_gamma(summary), rows)
+    _timed("fit_gamma_gamma pymc", lambda: clv.fit_gamma_gamma(summary, engine="pymc"), rows)
 
     rng = np.random.default_rng(0)
     n = 1_000_000
@@ -85,6 +88,13 @@ def main() -> int:
         lambda: clv.customer_lifetime_value(bgnbd, gamma_gamma, summary),
         rows,
     )
+    for model in ("bgnbd", "pareto_nbd"):
+        fit = clv.fit_purchase_model(summary, model=model)
+        _timed(
+            f"clv_intervals {model}, 2,357 customers x 200 draws",
+            lambda fit=fit: clv.clv_intervals(fit, gamma_gamma, summary, random_state=0),
+            rows,
+        )
 
     width = max(len(label) for label, _ in rows)
     for label, seconds in rows:

@@ -345,11 +345,94 @@ def test_p_alive_matrix_grid() -> None:
 def test_purchase_model_fit_validates_parameters() -> None:
     with pytest.raises(ValueError, match="missing \\['s', 'beta'\\]"):
         clv.PurchaseModelFit(model="pareto_nbd", params_=PAPER_BGNBD)
-    pareto = clv.PurchaseModelFit(model="pareto_nbd", params_={"r": 1, "alpha": 1, "s": 1, "beta": 1})
-    with pytest.raises(ValueError, match="need a BG/NBD fit"):
-        clv.p_alive(pareto, 1, 1.0, 2.0)
-    with pytest.raises(ValueError, match="built from parameters only"):
-        pareto.p_alive(1, 1.0, 2.0)
+    with pytest.raises(ValueError, match="expected one of .*params.14_value.model"):
+        clv.PurchaseModelFit(model="bg", params_=PAPER_BGNBD)
+    with pytest.raises(ValueError, match="MBG/NBD params: missing"):
+        clv.p_alive({"r": 1.0, "alpha": 1.0}, 1, 1.0, 2.0, model="mbgnbd")
+
+
+# Parameters of the three families on CDNOW (the published / reference MLEs), for scoring from parameters.
+FAMILY_PARAMS = {
+    "bgnbd": PAPER_BGNBD,
+    "mbgnbd": {"r": 0.525, "alpha": 6.183, "a": 0.891, "b": 1.614},
+    "pareto_nbd": {"r": 0.55, "alpha": 10.58, "s": 0.61, "beta": 11.67},
+}
+HISTORIES = pd.DataFrame(
+    {
+        "customer_id": ["new", "one-off", "steady", "lapsed", "young"],
+        "frequency": [0, 0, 6, 6, 1],
+        "recency": [0.0, 0.0, 37.0, 8.0, 3.0],
+        "T": [0.0, 38.0, 38.0, 38.0, 3.9],
+        "monetary_value": [0.0, 0.0, 30.0, 30.0, 60.0],
+    }
+)
+
+
+@pytest.mark.parametrize("model", sorted(FAMILY_PARAMS))
+def test_every_scoring_path_works_for_every_family(model: str) -> None:
+    """P(alive), expected purchases, both grids, CLV and intervals from parameters alone, any family."""
+    fit = clv.PurchaseModelFit(model=model, params_=FAMILY_PARAMS[model])
+    x, t_x, T = HISTORIES["frequency"], HISTORIES["recency"], HISTORIES["T"]
+    alive = fit.p_alive(x, t_x, T)
+    np.testing.assert_allclose(alive, clv.p_alive(FAMILY_PARAMS[model], x, t_x, T, model=model), rtol=1e-12)
+    assert np.all((alive > 0) & (alive <= 1))
+    assert alive[2] > alive[3]  # same purchases, the one who bought recently is likelier alive
+    if model == "bgnbd":
+        assert alive[1] == 1.0  # the BG/NBD keeps every one-time buyer alive
+    else:
+        assert alive[1] < alive[0] <= 1.0  # the others let a silent one-time buyer go
+    purchases = fit.expected_purchases(x, t_x, T, 39.0)
+    assert np.all(purchases >= 0) and purchases[2] > purchases[3]
+    # the conditional expectation of a customer "born" now is the new-customer expectation
+    np.testing.assert_allclose(fit.expected_purchases(0, 0.0, 0.0, [10.0, 39.0]),
+                               fit.expected_purchases_new_customer([10.0, 39.0]), rtol=1e-9)
+    grid = clv.p_alive_matrix(fit, T=20.0, max_frequency=4)
+    assert grid.shape == (5, 21) and grid.loc[0, 1:].isna().all() and grid.loc[2, 7] == pytest.approx(
+        float(fit.p_alive(2, 7.0, 20.0)))
+    expected_grid = clv.expected_purchases_matrix(FAMILY_PARAMS[model], T=20.0, t=10.0, max_frequency=3, model=model)
+    assert expected_grid.loc[3, 20.0] == pytest.approx(float(fit.expected_purchases(3, 20.0, 20.0, 10.0)))
+    spend = clv.SpendModelFit(params_=PAPER_GAMMA_GAMMA)
+    value = clv.customer_lifetime_value(fit, spend, HISTORIES, discount_rate_annual=0.0)
+    horizon = 12 * clv.PERIODS_PER_MONTH["W"]
+    np.testing.assert_allclose(value["expected_purchases"], fit.expected_purchases(x, t_x, T, horizon), rtol=1e-9)
+
+
+def test_fit_pickles_without_the_pymc_model() -> None:
+    import pickle
+
+    fit = clv.PurchaseModelFit(model="pareto_nbd", params_=FAMILY_PARAMS["pareto_nbd"], model_=object(),
+                               log_params_cov_=np.eye(4) * 0.01)
+    restored = pickle.loads(pickle.dumps(fit))
+    assert restored.model_ is None and restored.params_ == fit.params_
+    np.testing.assert_array_equal(restored.log_params_cov_, fit.log_params_cov_)
+    np.testing.assert_allclose(restored.p_alive(3, 20.0, 38.0), fit.p_alive(3, 20.0, 38.0), rtol=0)
+
+
+def test_maximum_likelihood_recovers_simulated_parameters_within_their_standard_errors() -> None:
+    """Simulate BG/NBD customers with known parameters; the estimate is within 3 standard errors of them."""
+    truth = {"r": 0.8, "alpha": 6.0, "a": 0.9, "b": 3.0}
+    rng = np.random.default_rng(20240601)
+    n_customers = 4000
+    T = rng.uniform(20.0, 52.0, n_customers)
+    rate = rng.gamma(truth["r"], 1.0 / truth["alpha"], n_customers)
+    dropout = rng.beta(truth["a"], truth["b"], n_customers)
+    clock, last = np.zeros(n_customers), np.zeros(n_customers)
+    frequency = np.zeros(n_customers)
+    active = np.ones(n_customers, dtype=bool)
+    while active.any():  # one iteration per purchase event, vectorised over customers
+        clock[active] += rng.exponential(1.0 / rate[active])
+        bought = active & (clock <= T)
+        frequency[bought] += 1
+        last[bought] = clock[bought]
+        active = bought & (rng.random(n_customers) >= dropout)
+    summary = pd.DataFrame({"customer_id": np.arange(n_customers), "frequency": frequency, "recency": last, "T": T})
+    fit = clv.fit_bgnbd(summary)
+    assert fit.log_params_cov_ is not None
+    standard_errors = np.sqrt(np.diag(fit.log_params_cov_))
+    for i, name in enumerate(("r", "alpha", "a", "b")):
+        z = (np.log(fit.params_[name]) - np.log(truth[name])) / standard_errors[i]
+        assert abs(z) < 3, (name, fit.params_[name], standard_errors[i])
+    assert 0.01 < standard_errors.min() and standard_errors.max() < 1.0
 
 
 # --------------------------------------------------------------------------------------
@@ -430,43 +513,83 @@ def test_log_likelihood_matches_pymc_marketing_distribution(
     assert bgnbd_fit.log_likelihood_ == pytest.approx(pymc_ll, rel=1e-6)
 
 
+@pytest.fixture(scope="module")
+def library_fits(cdnow_summary: pd.DataFrame) -> dict[str, clv.PurchaseModelFit]:
+    """pymc-marketing's own MAP fits (engine="pymc"), each keeping the library model in ``model_``."""
+    return {model: clv.fit_purchase_model(cdnow_summary, model=model, engine="pymc", random_state=0)
+            for model in ("bgnbd", "mbgnbd", "pareto_nbd")}
+
+
 @pytest.mark.slow
 @pytest.mark.shared_data
-def test_closed_form_matches_pymc_marketing_predictions(
-    cdnow_summary: pd.DataFrame, bgnbd_fit: clv.PurchaseModelFit
+@pytest.mark.parametrize("model", ["bgnbd", "mbgnbd", "pareto_nbd"])
+def test_closed_forms_match_the_library_model_methods(
+    cdnow_summary: pd.DataFrame, library_fits: dict[str, clv.PurchaseModelFit], model: str
 ) -> None:
-    model = bgnbd_fit.model_
+    """Every closed form against the fitted pymc-marketing model's own methods, at its parameters."""
+    fit = library_fits[model]
+    library = fit.model_
     x, t_x, T = cdnow_summary["frequency"], cdnow_summary["recency"], cdnow_summary["T"]
-    theirs_purchases = model.expected_purchases(future_t=39).values.reshape(-1)
-    theirs_alive = model.expected_probability_alive().values.reshape(-1)
-    theirs_new = float(model.expected_purchases_new_customer(t=78).values.reshape(-1)[0])
-    np.testing.assert_allclose(
-        clv.conditional_expected_purchases(bgnbd_fit, x, t_x, T, 39), theirs_purchases, rtol=1e-6
-    )
-    np.testing.assert_allclose(clv.p_alive(bgnbd_fit, x, t_x, T), theirs_alive, rtol=1e-6)
-    assert float(clv.expected_purchases_new_customer(bgnbd_fit, 78)) == pytest.approx(theirs_new, rel=1e-6)
+    np.testing.assert_allclose(fit.expected_purchases(x, t_x, T, 39), library.expected_purchases(future_t=39).values.reshape(-1),
+                               rtol=1e-6)
+    np.testing.assert_allclose(fit.p_alive(x, t_x, T), library.expected_probability_alive().values.reshape(-1), rtol=1e-6)
+    theirs_new = library.expected_purchases_new_customer(t=78).values.reshape(-1)[0]
+    assert float(fit.expected_purchases_new_customer(78)) == pytest.approx(float(theirs_new), rel=1e-6)
+    # out-of-sample customers through the library's data argument
+    np.testing.assert_allclose(fit.p_alive(HISTORIES["frequency"], HISTORIES["recency"], HISTORIES["T"]),
+                               library.expected_probability_alive(data=HISTORIES).values.reshape(-1), rtol=1e-6)
 
 
 @pytest.mark.slow
 @pytest.mark.shared_data
-def test_clv_matches_pymc_marketing(
-    cdnow_summary: pd.DataFrame, bgnbd_fit: clv.PurchaseModelFit, gamma_gamma_fit: clv.SpendModelFit
+@pytest.mark.parametrize("model", ["mbgnbd", "pareto_nbd"])
+def test_log_likelihood_matches_library_distribution_for_every_family(
+    cdnow_summary: pd.DataFrame, library_fits: dict[str, clv.PurchaseModelFit], model: str
 ) -> None:
+    import pymc as pm
+    from pymc_marketing.clv import distributions
+
+    fit = library_fits[model]
+    observed = cdnow_summary[["recency", "frequency"]].to_numpy(dtype=float)
+    T = cdnow_summary["T"].to_numpy(dtype=float)
+    dist_cls = distributions.ParetoNBD if model == "pareto_nbd" else distributions.ModifiedBetaGeoNBD
+    theirs = float(pm.logp(dist_cls.dist(T=T, **fit.params_), observed).sum().eval())
+    assert fit.log_likelihood_ == pytest.approx(theirs, rel=1e-8)
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+@pytest.mark.parametrize("model", ["bgnbd", "mbgnbd", "pareto_nbd"])
+def test_closed_form_fit_agrees_with_pymc_marketing_map(
+    cdnow_summary: pd.DataFrame, library_fits: dict[str, clv.PurchaseModelFit], model: str
+) -> None:
+    ours = clv.fit_purchase_model(cdnow_summary, model=model)
+    assert ours.model_ is None and ours.priors == "flat"
+    for name, value in library_fits[model].params_.items():
+        assert ours.params_[name] == pytest.approx(value, rel=2e-3), name
+    assert ours.log_likelihood_ >= library_fits[model].log_likelihood_ - 1e-3  # at least as high: both are the MLE
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_clv_matches_pymc_marketing(cdnow_summary: pd.DataFrame, library_fits: dict[str, clv.PurchaseModelFit]) -> None:
     from pymc_marketing.clv import customer_lifetime_value as pymc_clv
 
-    ours = clv.customer_lifetime_value(bgnbd_fit, gamma_gamma_fit, cdnow_summary, discount_rate_annual=0.1)
-    theirs_spend = gamma_gamma_fit.model_.expected_customer_spend(data=cdnow_summary).values.reshape(-1)
-    np.testing.assert_allclose(ours["expected_spend"], theirs_spend, rtol=1e-6)
+    spend_fit = clv.fit_gamma_gamma(cdnow_summary, engine="pymc", random_state=0)
+    theirs_spend = spend_fit.model_.expected_customer_spend(data=cdnow_summary).values.reshape(-1)
     monthly_rate = 1.1 ** (1 / 12) - 1
-    theirs = pymc_clv(
-        transaction_model=bgnbd_fit.model_,
-        data=cdnow_summary.assign(future_spend=theirs_spend),
-        future_t=12,
-        discount_rate=monthly_rate,
-        time_unit="W",
-    ).values.reshape(-1)
-    np.testing.assert_allclose(ours["clv"], theirs, rtol=1e-6)
-    assert ours["clv"].sum() > 0
+    for model, fit in library_fits.items():  # the three families
+        ours = clv.customer_lifetime_value(fit, spend_fit, cdnow_summary, discount_rate_annual=0.1)
+        np.testing.assert_allclose(ours["expected_spend"], theirs_spend, rtol=1e-6)
+        theirs = pymc_clv(
+            transaction_model=fit.model_,
+            data=cdnow_summary.assign(future_spend=theirs_spend),
+            future_t=12,
+            discount_rate=monthly_rate,
+            time_unit="W",
+        ).values.reshape(-1)
+        np.testing.assert_allclose(ours["clv"], theirs, rtol=1e-6, err_msg=model)
+        assert ours["clv"].sum() > 0
 
 
 @pytest.mark.slow

@@ -1,0 +1,250 @@
+"""Transactions -> the per-customer summary the "buy till you die" models need.
+
+A pure function of a transaction log with an explicit ``observation_period_end`` (and an optional
+``calibration_period_end`` for a holdout split), as in pymc-marketing's ``clv.utils``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import pandas as pd
+
+__all__ = ["PERIODS_PER_MONTH", "TimeUnit", "rfm_summary"]
+
+TimeUnit = Literal["W", "D"]
+
+# Periods per month, the factors pymc-marketing (and lifetimes before it) use in
+# ``customer_lifetime_value``; kept identical so our CLV matches theirs.
+PERIODS_PER_MONTH: dict[str, float] = {"W": 4.345, "D": 30.0}
+
+
+
+def rfm_summary(
+    transactions: pd.DataFrame,
+    *,
+    customer_id_col: str = "customer_id",
+    datetime_col: str = "timestamp",
+    monetary_value_col: str | None = "amount",
+    observation_period_end: str | pd.Timestamp,
+    time_unit: TimeUnit = "W",
+    calibration_period_end: str | pd.Timestamp | None = None,
+    aggregate_by: str | None = "D",
+) -> pd.DataFrame:
+    """Summarise a transaction log into BG/NBD frequency, recency, T and monetary value.
+
+    Conventions are those of Fader, Hardie & Lee (2005) on CDNOW:
+
+    * transactions are first aggregated to one *purchase occasion* per customer per
+      ``aggregate_by`` period (a calendar day by default), summing their value;
+    * ``frequency`` is the number of repeat purchase occasions (occasions after the
+      first one);
+    * ``recency`` is the time from the first to the last purchase occasion;
+    * ``T`` is the time from the first purchase occasion to the end of the
+      (calibration) period;
+    * ``monetary_value`` is the mean value of the *repeat* purchase occasions, 0 when
+      ``frequency`` is 0 (the first purchase is excluded, as the Gamma-Gamma model
+      requires).
+
+    Period ends are points in time: a purchase dated on the end day belongs to the
+    period, and T is measured up to midnight at the start of the end day.  With
+    ``calibration_period_end="1997-09-30"`` a customer who first bought on
+    1997-01-01 has T = 272 days = 38.86 weeks, as in the paper.
+
+    This is deliberately not ``pymc_marketing.clv.utils.rfm_summary``: with
+    ``time_unit="W"`` that function buckets purchases into calendar weeks before
+    counting (so two purchases in one week count once), and its holdout helper
+    ``rfm_train_test_split`` reports ``test_T`` in whole periods and aggregates with a
+    Python-level ``groupby.agg(lambda ...)``.  Here aggregation is always per
+    ``aggregate_by`` period and time is measured in ``time_unit`` as a float; with
+    ``time_unit="D"`` the calibration columns equal pymc-marketing's
+    ``rfm_summary(..., time_unit="D")``.
+
+    Parameters
+    ----------
+    transactions : pandas.DataFrame
+        One row per transaction.
+    customer_id_col : str, default "customer_id"
+        Column identifying the customer.
+    datetime_col : str, default "timestamp"
+        Column with the transaction time; must have a datetime64 dtype.
+    monetary_value_col : str or None, default "amount"
+        Column with the transaction value.  ``None`` omits the monetary columns.
+    observation_period_end : str or pandas.Timestamp
+        End of the observation window (inclusive).  Later transactions are ignored.
+    time_unit : {"W", "D"}, default "W"
+        Unit in which ``recency``, ``T`` and ``duration_holdout`` are expressed.
+    calibration_period_end : str or pandas.Timestamp, optional
+        End of the calibration window (inclusive).  When given, the summary describes
+        customers whose first purchase falls in the calibration window, computed on
+        calibration transactions only, and adds ``frequency_holdout`` (purchase
+        occasions in ``(calibration_period_end, observation_period_end]``),
+        ``monetary_value_holdout`` (their mean value, 0 when none; only with
+        ``monetary_value_col``) and ``duration_holdout`` (length of the holdout window
+        in ``time_unit``).
+    aggregate_by : str or None, default "D"
+        Fixed pandas frequency used to floor timestamps into purchase occasions
+        ("D", "h", ...).  ``None`` treats every transaction as its own occasion.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per customer, sorted by ``customer_id``, with columns
+        ``customer_id, frequency, recency, T[, monetary_value]`` and, with a
+        calibration split, ``frequency_holdout[, monetary_value_holdout],
+        duration_holdout``.
+
+    Raises
+    ------
+    ValueError
+        If a column is missing, ids or timestamps are missing, or the period ends
+        are inconsistent.
+    TypeError
+        If ``datetime_col`` is not a datetime column.
+
+    Examples
+    --------
+    >>> tx = pd.DataFrame({
+    ...     "customer_id": [1, 1, 1, 2],
+    ...     "timestamp": pd.to_datetime(["2024-01-01", "2024-01-01", "2024-01-15", "2024-01-08"]),
+    ...     "amount": [10.0, 5.0, 20.0, 7.0],
+    ... })
+    >>> rfm_summary(tx, observation_period_end="2024-01-29")
+       customer_id  frequency  recency    T  monetary_value
+    0            1          1      2.0  4.0            20.0
+    1            2          0      0.0  3.0             0.0
+    """
+    occasions, value_col = _purchase_occasions(
+        transactions,
+        customer_id_col=customer_id_col,
+        datetime_col=datetime_col,
+        monetary_value_col=monetary_value_col,
+        aggregate_by=aggregate_by,
+    )
+    unit = _unit_timedelta(time_unit)
+    observation_end = _as_timestamp(observation_period_end, occasions["occasion"], "observation_period_end")
+    if calibration_period_end is None:
+        calibration_end = observation_end
+    else:
+        calibration_end = _as_timestamp(
+            calibration_period_end, occasions["occasion"], "calibration_period_end"
+        )
+        if calibration_end >= observation_end:
+            raise ValueError(
+                f"calibration_period_end ({calibration_end.date()}) must be before "
+                f"observation_period_end ({observation_end.date()}). Move the calibration end earlier "
+                "or pass calibration_period_end=None for a summary without holdout."
+            )
+
+    occasions = occasions.loc[occasions["occasion"] <= observation_end]
+    in_calibration = occasions["occasion"] <= calibration_end
+    calibration = occasions.loc[in_calibration]
+    if calibration.empty:
+        raise ValueError(
+            f"transactions: no purchase on or before {calibration_end.date()} in column "
+            f"'{datetime_col}'. Check the period ends against the data range."
+        )
+
+    # Occasions are sorted by customer then time, so cumcount()==0 marks the first one.
+    is_first = calibration.groupby("customer_id", sort=False).cumcount().eq(0)
+    by_customer = calibration.groupby("customer_id", sort=True)["occasion"]
+    first = by_customer.min()
+    last = by_customer.max()
+    summary = pd.DataFrame(
+        {
+            "customer_id": first.index,
+            "frequency": (by_customer.size() - 1).to_numpy(dtype="int64"),
+            "recency": ((last - first) / unit).to_numpy(dtype="float64"),
+            "T": ((calibration_end - first) / unit).to_numpy(dtype="float64"),
+        }
+    )
+    if value_col is not None:
+        repeat_value = calibration.loc[~is_first].groupby("customer_id", sort=True)[value_col].mean()
+        summary["monetary_value"] = repeat_value.reindex(first.index, fill_value=0.0).to_numpy(
+            dtype="float64"
+        )
+
+    if calibration_period_end is not None:
+        holdout = occasions.loc[~in_calibration]
+        holdout = holdout.loc[holdout["customer_id"].isin(first.index)]
+        by_holdout = holdout.groupby("customer_id", sort=True)
+        summary["frequency_holdout"] = (
+            by_holdout.size().reindex(first.index, fill_value=0).to_numpy(dtype="int64")
+        )
+        if value_col is not None:
+            summary["monetary_value_holdout"] = (
+                by_holdout[value_col].mean().reindex(first.index, fill_value=0.0).to_numpy(dtype="float64")
+            )
+        summary["duration_holdout"] = float((observation_end - calibration_end) / unit)
+    return summary
+
+
+def _purchase_occasions(
+    transactions: pd.DataFrame,
+    *,
+    customer_id_col: str,
+    datetime_col: str,
+    monetary_value_col: str | None,
+    aggregate_by: str | None,
+) -> tuple[pd.DataFrame, str | None]:
+    """Aggregate transactions to one row per customer and purchase occasion."""
+    required = [customer_id_col, datetime_col] + ([monetary_value_col] if monetary_value_col else [])
+    missing = [col for col in required if col not in transactions.columns]
+    if missing:
+        raise ValueError(
+            f"transactions: column(s) {missing} not found. Found: {list(transactions.columns)}. "
+            "Pass the right names as customer_id_col / datetime_col / monetary_value_col."
+        )
+    timestamps = transactions[datetime_col]
+    if not pd.api.types.is_datetime64_any_dtype(timestamps):
+        raise TypeError(
+            f"transactions: column '{datetime_col}' has dtype {timestamps.dtype}, expected datetime64. "
+            f"Parse it first, e.g. pd.to_datetime(df['{datetime_col}'], format='%Y%m%d')."
+        )
+    n_missing = int(transactions[required].isna().any(axis=1).sum())
+    if n_missing:
+        raise ValueError(
+            f"transactions: {n_missing} row(s) have a missing {required} value. "
+            "Validate and set them aside (data contract) before summarising."
+        )
+
+    occasion = timestamps if aggregate_by is None else timestamps.dt.floor(aggregate_by)
+    frame = pd.DataFrame(
+        {
+            "customer_id": transactions[customer_id_col].reset_index(drop=True),
+            "occasion": occasion.reset_index(drop=True),
+        }
+    )
+    value_col = None
+    if monetary_value_col is not None:
+        value_col = "value"
+        frame[value_col] = pd.to_numeric(transactions[monetary_value_col]).to_numpy(dtype="float64")
+    if aggregate_by is None:
+        occasions = frame.sort_values(["customer_id", "occasion"], kind="stable")
+    else:
+        keys = ["customer_id", "occasion"]
+        if value_col is None:
+            occasions = frame.drop_duplicates(keys).sort_values(keys)
+        else:
+            occasions = frame.groupby(keys, sort=True, as_index=False)[value_col].sum()
+    return occasions.reset_index(drop=True), value_col
+
+
+def _as_timestamp(value: str | pd.Timestamp, reference: pd.Series, name: str) -> pd.Timestamp:
+    """Parse a period end, matching the timezone of the transaction timestamps."""
+    try:
+        stamp = pd.Timestamp(value)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{name}: cannot parse {value!r} as a date, e.g. '1997-09-30'.") from error
+    tz = reference.dt.tz
+    if tz is not None and stamp.tzinfo is None:
+        stamp = stamp.tz_localize(tz)
+    return stamp
+
+
+def _unit_timedelta(time_unit: str) -> pd.Timedelta:
+    if time_unit not in PERIODS_PER_MONTH:
+        raise ValueError(f"time_unit: expected one of {sorted(PERIODS_PER_MONTH)}, found {time_unit!r}.")
+    return pd.Timedelta(1, unit=time_unit)
+
+
