@@ -2,12 +2,17 @@
 
 Each case is a small data set (a valid base with one thing wrong) and an expected outcome:
 
-* ``error``: the real CLI (``analysis check`` or ``analysis run``) exits non-zero and its message
-  names the file, column or config key and says how to fix it; errors that only the data rows
-  reveal are raised by the preparation itself (``via="prepare"``), where the CLI adds nothing.
+* ``error``: the real CLI (``analysis check`` in process, or ``analysis run`` in a subprocess)
+  exits 2 (check) or 1 (a run whose data prep stops), prints no traceback, and its message names
+  the file, column or config key and says how to fix it; errors that only the data rows reveal
+  are raised by the preparation itself (``via="prepare"``), where the CLI adds nothing. Nothing
+  is left behind that looks like prepared data: no ledger, no run folder.
 * ``kept``: the data are prepared into a run folder; kept + set aside = rows in the input file
-  for every table, the set-aside rows are written to ``set_aside/<table>.csv`` with a reason,
-  and the expected reasons are counted.
+  for every table (counted without pandas, by each format's own reader), the set-aside rows are
+  written to ``set_aside/<table>.csv`` with a reason, and the expected reasons are counted.
+
+Inputs come as text, bytes, or a function that writes the file (Parquet, Excel, SPSS, Stata and R
+files are made with their own libraries, so the battery tests the formats users bring).
 
 A few cases also go through ``analysis run`` (data prep notebook, or the full pipeline for the
 structural cases: one customer, identical customers, fewer customers than k).
@@ -17,11 +22,13 @@ from __future__ import annotations
 
 import copy
 import csv
+import gzip
 import io as _io
 import json
 import re
 import subprocess
 import sys
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +38,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from analysis import contract, io, workspace
+from analysis import cli, contract, features, io, workspace
 from analysis.config import ConfigError, load_config
 from analysis.runner import discover_notebooks
 
@@ -110,12 +117,16 @@ class Case:
 
     id: str
     outcome: str
-    files: dict[str, str | bytes | None] = field(default_factory=dict)
+    files: dict[str, str | bytes | Callable[[Path], None] | None] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
     via: str = "prepare"
     message: tuple[str, ...] = ()
     ledger: dict[tuple[str, str], int] = field(default_factory=dict)
     extra: Callable[[contract.Prepared, Path], None] | None = None
+    #: YAML appended to the config as written (for what a dict cannot hold, e.g. a key given twice).
+    config_suffix: str = ""
+    #: For ``via="run"``: a pattern the failed data-prep page must show.
+    page: str = ""
 
 
 def _merge(base: dict, over: dict) -> dict:
@@ -211,6 +222,218 @@ def _bom(prepared: contract.Prepared, run_dir: Path) -> None:
     assert prepared.mappings["transactions"]["customer_id"] == "CustomerID"
 
 
+# ---- inputs in the formats users bring (made with each format's own library) ---------------
+
+
+def _typed(text: str, sep: str = ",") -> pd.DataFrame:
+    """A CSV text as a typed frame (numbers as numbers), as a binary format would store it."""
+    return pd.read_csv(_io.StringIO(text), sep=sep)
+
+
+def _bytes_of(write: Callable[[Any], None]) -> bytes:
+    buffer = _io.BytesIO()
+    write(buffer)
+    return buffer.getvalue()
+
+
+def parquet_of(text: str) -> bytes:
+    return _bytes_of(lambda buf: _typed(text).to_parquet(buf, index=False))
+
+
+def xlsx_of(text: str, sheet: str = "Sheet1") -> bytes:
+    return _bytes_of(lambda buf: _typed(text).to_excel(buf, index=False, sheet_name=sheet, engine="openpyxl"))
+
+
+def gzip_of(text: str) -> bytes:
+    return gzip.compress(text.encode("utf-8"), mtime=0)
+
+
+def zip_of(**members: str) -> bytes:
+    def write(buf: Any) -> None:
+        with zipfile.ZipFile(buf, "w") as archive:
+            for name, text in members.items():
+                archive.writestr(name, text)
+
+    return _bytes_of(write)
+
+
+def sav_writer(text: str, labels: dict[str, dict[float, str]]) -> Callable[[Path], None]:
+    import pyreadstat
+
+    return lambda path: pyreadstat.write_sav(_typed(text), str(path), variable_value_labels=labels)
+
+
+def dta_writer(text: str) -> Callable[[Path], None]:
+    import pyreadstat
+
+    return lambda path: pyreadstat.write_dta(_typed(text).fillna(""), str(path))
+
+
+def rds_writer(text: str) -> Callable[[Path], None]:
+    import pyreadr
+
+    return lambda path: pyreadr.write_rds(str(path), _typed(text), compress="gzip")
+
+
+def rda_writer(text: str, name: str) -> Callable[[Path], None]:
+    import pyreadr
+
+    return lambda path: pyreadr.write_rdata(str(path), _typed(text), df_name=name, compress="gzip")
+
+
+def folder_writer(path: Path) -> None:
+    path.mkdir()
+    (path / "transactions.csv").write_text(TRANSACTIONS, encoding="utf-8")
+
+
+def _two_sheets(buffer: Any) -> None:
+    with pd.ExcelWriter(buffer, engine="openpyxl") as workbook:
+        _typed(CUSTOMERS).to_excel(workbook, sheet_name="Customers", index=False)
+        pd.DataFrame({"note": ["exported 2024-12-31"]}).to_excel(workbook, sheet_name="Notes", index=False)
+
+
+#: A bank's customer table (as in the UCI bank marketing data): no id column at all.
+BANK = ("age,job,marital,poutcome,balance\n30,admin.,married,unknown,1787\n33,services,married,failure,4789\n"
+        "35,management,single,failure,1350\n30,management,married,unknown,1476\n59,blue-collar,married,unknown,0\n"
+        "35,management,single,success,747\n")
+CUSTOMERS_NO_ID = re.sub(r"^[^,]*,", "", CUSTOMERS, flags=re.MULTILINE)
+SURVEY_NO_ID = re.sub(r"^[^,]*,", "", SURVEY, flags=re.MULTILINE)
+LIKERT = {1.0: "strongly disagree", 2.0: "disagree", 3.0: "neutral", 4.0: "agree", 5.0: "strongly agree"}
+RESUME = "C001,R1,2024-02-01,P9,Résumé template,Stationery,1,12.00"
+
+
+def _notes(prepared: contract.Prepared) -> dict[tuple[str, str], int]:
+    return {(n["table"], n["note"]): n["count"] for n in prepared.ledger.notes}
+
+
+def _has_note(prepared: contract.Prepared, table: str, pattern: str, count: int | None = None) -> None:
+    hits = {note: n for (t, note), n in _notes(prepared).items() if t == table and re.search(pattern, note)}
+    assert hits, f"no {table} note matching {pattern!r} in {_notes(prepared)}"
+    if count is not None:
+        assert sum(hits.values()) == count, hits
+
+
+def _same_customers(prepared: contract.Prepared, run_dir: Path) -> None:
+    customers = prepared.tables["customers"].set_index("customer_id")
+    assert customers.loc["C001", "country"] == "France" and customers.loc["C006", "city"] == "Milan"
+    assert customers["age"].tolist()[:2] == [34.0, 51.0]
+    assert "name" not in customers and "email" not in customers, "personal data stay out, whatever the format"
+
+
+def _same_transactions(prepared: contract.Prepared, run_dir: Path) -> None:
+    tx = prepared.tables["transactions"]
+    assert tx["amount"].sum() == pytest.approx(929.7)
+    assert tx.set_index("order_id").loc["O4", "timestamp"] == pd.Timestamp("2024-03-20 18:05")
+
+
+def _spss_survey(prepared: contract.Prepared, run_dir: Path) -> None:
+    survey = prepared.tables["survey"].set_index("customer_id")
+    assert survey.loc["C001", ["q1", "q2", "q3"]].tolist() == [4.0, 2.0, 5.0], "Likert items keep their codes, not labels"
+    inputs = json.loads((run_dir / "facts" / "inputs.json").read_text())
+    assert inputs["files"]["survey"][0]["format"] == "SPSS data file"
+
+
+def _sheet_note(prepared: contract.Prepared, run_dir: Path) -> None:
+    _same_customers(prepared, run_dir)
+    _has_note(prepared, "customers", r"workbook has 2 sheets; read the first, 'Customers'")
+
+
+def _utf16(prepared: contract.Prepared, run_dir: Path) -> None:
+    _same_customers(prepared, run_dir)
+    assert "Zoë" in set(prepared.tables["customers"]["city"])
+
+
+def _bom_wins(prepared: contract.Prepared, run_dir: Path) -> None:
+    assert "Résumé template" in set(prepared.tables["transactions"]["product_name"])
+    _has_note(prepared, "transactions", r"UTF-8 byte-order mark, so it was read as UTF-8, not cp1252")
+
+
+def _mojibake(prepared: contract.Prepared, run_dir: Path) -> None:
+    assert "RÃ©sumÃ© template" in set(prepared.tables["transactions"]["product_name"]), "warned, not silently repaired"
+    _has_note(prepared, "transactions", r"values in column 'product_name' look garbled \(UTF-8 text read as latin-1\); "
+                                        r"set sources\.transactions\.encoding: utf-8", 1)
+    _has_note(prepared, "transactions", r"is UTF-8 text but sources\.transactions\.encoding is latin-1")
+
+
+def _utc(prepared: contract.Prepared, run_dir: Path) -> None:
+    ts = prepared.tables["transactions"].set_index("order_id")["timestamp"]
+    assert ts["U1"] == pd.Timestamp("2024-03-05 08:00") and ts["U2"] == pd.Timestamp("2024-03-05 10:00")
+    assert ts["U3"] == pd.Timestamp("2024-03-05 15:30") and ts["O2"] == pd.Timestamp("2024-02-11 09:15")
+    assert str(ts.dtype) == "datetime64[ns]"
+    _has_note(prepared, "transactions", r"UTC offset converted to UTC", 3)
+
+
+def _dayfirst(prepared: contract.Prepared, run_dir: Path) -> None:
+    ts = prepared.tables["transactions"].set_index("order_id")["timestamp"]
+    assert ts["A1"] == pd.Timestamp("2024-04-03") and ts["A2"] == pd.Timestamp("2024-04-13")
+
+
+def _decimal_comma(prepared: contract.Prepared, run_dir: Path) -> None:
+    tx = prepared.tables["transactions"].set_index("order_id")
+    assert tx.loc["O5", "amount"] == pytest.approx(89.90) and tx.loc["D1", "amount"] == pytest.approx(1234.5)
+
+
+def _implausible(prepared: contract.Prepared, run_dir: Path) -> None:
+    tx = prepared.tables["transactions"]
+    assert tx["amount"].sum() == pytest.approx(929.7), "revenue is finite and made of the base lines only"
+    aside = prepared.set_aside["transactions"].set_index("order_id")["reason"]
+    assert aside.to_dict() == {"I1": "implausible_amount", "I2": "implausible_amount", "I3": "unparseable_amount",
+                               "I4": "implausible_amount", "I5": "implausible_amount"}
+
+
+def _absurd_income(prepared: contract.Prepared, run_dir: Path) -> None:
+    income = prepared.tables["customers"].set_index("customer_id")["income"]
+    assert income.isna()[["C001", "C002", "C003"]].all() and income["C004"] == 52000
+    _has_note(prepared, "customers", r"income: values not finite or implausibly large blanked", 3)
+
+
+def _shares(prepared: contract.Prepared, max_categories: int = 12) -> pd.DataFrame:
+    feats = features.customer_features(prepared.tables["transactions"], "2024-12-31", max_categories=max_categories)
+    shares = feats.filter(regex="^share_")
+    assert shares.columns.is_unique
+    assert shares.sum(axis=1).to_numpy() == pytest.approx(1.0), "each customer's shares add up to 1"
+    return shares
+
+
+def _slug_collision(prepared: contract.Prepared, run_dir: Path) -> None:
+    shares = _shares(prepared)
+    assert shares.loc["C001", "share_home_and_garden"] == pytest.approx(40 / 140)
+    assert shares.loc["C001", "share_home_garden"] == pytest.approx(0.0) and shares.loc["C002", "share_home_garden"] > 0
+    assert shares.loc["C003", "share_home_garden_2"] > 0, "a third spelling gets a column of its own"
+
+
+def _category_other(prepared: contract.Prepared, run_dir: Path) -> None:
+    shares = _shares(prepared, max_categories=2)
+    own = [c for c in shares.columns if c.startswith("share_other_")]
+    assert len(own) == 2, f"'other' and 'Other' each keep a column beside the bucket: {list(shares.columns)}"
+    assert shares.loc["C004", "share_other"] == pytest.approx(170 / 670), "the bucket holds only the small categories"
+    assert shares.loc["C004", own].max() == pytest.approx(500 / 670), "the category 'other' is not merged into the bucket"
+    assert shares.loc["C005", own].max() == pytest.approx(450 / (89.9 + 45 + 450))
+
+
+def _single_purchases(prepared: contract.Prepared, run_dir: Path) -> None:
+    tx = prepared.tables["transactions"]
+    assert tx.groupby("customer_id")["order_id"].nunique().eq(1).all()
+
+
+def _row_numbers(prepared: contract.Prepared, run_dir: Path) -> None:
+    customers = prepared.tables["customers"]
+    assert customers["customer_id"].tolist() == [f"row-{i}" for i in range(1, 7)]
+    assert customers.set_index("customer_id").loc["row-3", "city"] == "Madrid"
+    _has_note(prepared, "customers", r"no customer id column: rows numbered as ids row-1 to row-6", 6)
+
+
+def _survey_row_numbers(prepared: contract.Prepared, run_dir: Path) -> None:
+    survey = prepared.tables["survey"]
+    assert survey["customer_id"].tolist() == ["response-1", "response-2", "response-3"]
+    assert survey["q1"].tolist() == [4.0, 3.0, 5.0]
+
+
+def _duplicate_unused(prepared: contract.Prepared, run_dir: Path) -> None:
+    assert prepared.tables["transactions"]["amount"].sum() == pytest.approx(929.7)
+
+
+
 CASES: list[Case] = [
     # ---- errors: config and file level, caught by `analysis check` before any notebook -------
     Case("missing_file", "error", files={"transactions.csv": None}, via="check",
@@ -258,7 +481,7 @@ CASES: list[Case] = [
          message=(r"transactions\.csv: cannot parse as csv with separator ','", r"line 16 has 9 fields where the lines before have 8",
                   r"sources\.transactions\.sep")),
     # ---- errors that only the rows reveal ------------------------------------------------------
-    Case("as_of_before_any_transaction", "error", via="run", config={"as_of": "2020-01-01"},
+    Case("as_of_before_any_transaction", "error", via="run", config={"as_of": "2020-01-01"}, page=r"as_of is 2020-01-01",
          message=(r"none of the 14 rows could be kept \(14 after_as_of\)", r"as_of is 2020-01-01, before every transaction",
                   r"run from 2024-01-05 to 2024-12-15", r"Set as_of in .*run\.yaml to 2024-12-15 or later")),
     Case("all_dates_unparseable", "error", via="prepare",
@@ -357,28 +580,191 @@ CASES: list[Case] = [
          files={"survey.csv": "customer_id,response_date,q1,q2,q3\nC001,2024-11-01,4,2,5\nC002,2024-11-02,0,6,3\n"
                               "C003,2024-11-02,3.5,agree,4\nC004,2024-11-03,9,-1,7\nC005,2024-11-03,,,\nC001,2024-11-05,1,1,1\n"},
          ledger={("survey", ""): 3, ("survey", "no_answers"): 2, ("survey", "duplicate_response"): 1}, extra=_likert),
+    # ==== item 5: every input error is one sentence, before any notebook ========================
+    Case("directory_as_path", "error", via="check", files={"orders": folder_writer},
+         config={"sources": {"transactions": {"path": "orders"}}},
+         message=(r"orders: is a folder, not a file", r"sources\.transactions\.path", r"glob such as '.*orders/\*\.csv'")),
+    Case("truncated_gzip", "error", via="check", files={"transactions.csv.gz": gzip_of(TRANSACTIONS * 20)[:300]},
+         config={"sources": {"transactions": {"path": "transactions.csv.gz"}}},
+         message=(r"transactions\.csv\.gz: the gzip data are truncated or damaged", r"Copy or export the file again",
+                  r"sources\.transactions\.path")),
+    Case("corrupt_gzip", "error", via="check", files={"transactions.csv.gz": b"\x1f\x8b\x08\x00" + b"not gzip at all" * 20},
+         config={"sources": {"transactions": {"path": "transactions.csv.gz"}}},
+         message=(r"transactions\.csv\.gz: the gzip data are truncated or damaged",)),
+    Case("invalid_date_format", "error", via="check", config={"sources": {"transactions": {"date_format": "%Y-%m-%Q"}}},
+         message=(r"sources\.transactions\.date_format: '%Q' in '%Y-%m-%Q' is not a date code", r"e\.g\. '%d/%m/%Y %H:%M'")),
+    Case("date_format_without_date", "error", via="check", config={"sources": {"customers": {"date_format": "%H:%M"}}},
+         message=(r"sources\.customers\.date_format: '%H:%M' has no day, month or year code",)),
+    Case("invalid_decimal_setting", "error", via="check", config={"sources": {"transactions": {"decimal": ";"}}},
+         message=(r"sources\.transactions\.decimal: .*'\.' or ','", r"found ';'")),
+    Case("unknown_notebook_parameter", "error", via="check", config={"params": {"13_behavioral": {"kk": 3}}},
+         message=(r"params\.13_behavioral\.kk: 13_behavioral has no parameter 'kk'", r"Did you mean 'k'")),
+    Case("duplicate_yaml_key", "error", via="check", config_suffix="sources:\n  customers:\n    path: customers.csv\n",
+         message=(r"run\.yaml: line \d+: duplicate key 'sources'", r"Remove one of them")),
+    # ==== item 6: formats by content ==============================================================
+    Case("text_under_format_parquet", "error", via="check", config={"sources": {"transactions": {"format": "parquet"}}},
+         message=(r"transactions\.csv: sources\.transactions\.format is 'parquet', but the file is text \(it starts 'customer_id,order_id",
+                  r"Set sources\.transactions\.format: csv")),
+    Case("damaged_parquet", "error", via="check", files={"transactions.parquet": b"PAR1" + b"\x00\x17garbage" * 50},
+         config={"sources": {"transactions": {"path": "transactions.parquet"}}},
+         message=(r"transactions\.parquet: cannot read it as a Parquet", r"Export the transactions table again, or as CSV")),
+    Case("binary_file", "error", via="check", files={"transactions.csv": bytes(range(256)) * 8},
+         message=(r"transactions\.csv: cannot read this file: it looks like a binary file", (r"Clientele reads CSV .*Parquet, Excel \.xlsx, "
+                  r"SPSS \.sav, Stata \.dta and R \.rds/\.rda"))),
+    Case("old_excel_xls", "error", via="check", files={"customers.xls": b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(600)},
+         config={"sources": {"customers": {"path": "customers.xls"}}},
+         message=(r"customers\.xls: cannot read this file: it looks like an Excel 97-2003 workbook \(\.xls\)", r"save it as \.xlsx or CSV")),
+    Case("zip_of_two_files", "error", via="check",
+         files={"exports.zip": zip_of(**{"transactions.csv": TRANSACTIONS, "customers.csv": CUSTOMERS})},
+         config={"sources": {"transactions": {"path": "exports.zip"}}},
+         message=(r"exports\.zip: .*a zip archive of 2 files; unpack it",)),
+    Case("utf16_without_bom", "error", via="check", files={"customers.csv": CUSTOMERS.encode("utf-16-le")},
+         message=(r"customers\.csv: the file looks like UTF-16 text without a byte-order mark", r"Set sources\.customers\.encoding: utf-16-le")),
+    Case("excel_sheet_missing", "error", via="check", files={"customers.xlsx": xlsx_of(CUSTOMERS), "customers.csv": None},
+         config={"sources": {"customers": {"path": "customers.xlsx", "sheet": "Clients"}}},
+         message=(r"customers\.xlsx: no sheet 'Clients'; the workbook has \['Sheet1'\]", r"Set sources\.customers\.sheet")),
+    Case("r_object_missing", "error", via="check", files={"customers.rda": rda_writer(CUSTOMERS, "clients"), "customers.csv": None},
+         config={"sources": {"customers": {"path": "customers.rda", "r_object": "customers"}}},
+         message=(r"customers\.rda: no R object 'customers'; the file holds \['clients'\]", r"sources\.customers\.r_object")),
+    Case("parquet_named_csv", "kept", files={"transactions.csv": parquet_of(TRANSACTIONS)},
+         ledger={("transactions", ""): 14}, extra=_same_transactions),
+    Case("parquet_without_format", "kept", files={"transactions.parquet": parquet_of(TRANSACTIONS), "transactions.csv": None},
+         config={"sources": {"transactions": {"path": "transactions.parquet"}}}, ledger={("transactions", ""): 14}, extra=_same_transactions),
+    Case("gzip_named_csv", "kept", files={"transactions.csv": gzip_of(TRANSACTIONS)},
+         ledger={("transactions", ""): 14}, extra=_same_transactions),
+    Case("zip_of_one_csv", "kept", files={"transactions.zip": zip_of(**{"orders.csv": TRANSACTIONS}), "transactions.csv": None},
+         config={"sources": {"transactions": {"path": "transactions.zip"}}}, ledger={("transactions", ""): 14}, extra=_same_transactions),
+    Case("excel_xlsx", "kept", files={"customers.xlsx": xlsx_of(CUSTOMERS), "customers.csv": None},
+         config={"sources": {"customers": {"path": "customers.xlsx"}}}, ledger={("customers", ""): 6}, extra=_same_customers),
+    Case("excel_two_sheets", "kept", config={"sources": {"customers": {"path": "customers.xlsx"}}}, ledger={("customers", ""): 6},
+         files={"customers.csv": None, "customers.xlsx": _bytes_of(lambda buf: _two_sheets(buf))}, extra=_sheet_note),
+    Case("spss_sav_survey", "kept", files={"survey.sav": sav_writer(SURVEY + "C004,2024-11-03,,,\n", {"q1": LIKERT, "q2": LIKERT, "q3": LIKERT})},
+         config={"sources": {"survey": {"path": "survey.sav"}}, "survey": {"items": ["q1", "q2", "q3"]}},
+         ledger={("survey", ""): 3, ("survey", "no_answers"): 1}, extra=_spss_survey),
+    Case("stata_dta", "kept", files={"customers.dta": dta_writer(CUSTOMERS), "customers.csv": None},
+         config={"sources": {"customers": {"path": "customers.dta"}}}, ledger={("customers", ""): 6}, extra=_same_customers),
+    Case("r_rds", "kept", files={"customers.rds": rds_writer(CUSTOMERS), "customers.csv": None},
+         config={"sources": {"customers": {"path": "customers.rds"}}}, ledger={("customers", ""): 6}, extra=_same_customers),
+    Case("r_rda", "kept", files={"customers.rda": rda_writer(CUSTOMERS, "customers"), "customers.csv": None},
+         config={"sources": {"customers": {"path": "customers.rda"}}}, ledger={("customers", ""): 6}, extra=_same_customers),
+    Case("utf16_with_bom", "kept", files={"customers.csv": CUSTOMERS.replace("Paris", "Zoë").encode("utf-16")},
+         ledger={("customers", ""): 6}, extra=_utf16),
+    Case("utf8_bom_under_cp1252", "kept", config={"sources": {"transactions": {"encoding": "cp1252"}}},
+         files={"transactions.csv": ("\ufeff" + with_lines(TRANSACTIONS, RESUME)).encode("utf-8")},
+         ledger={("transactions", ""): 15}, extra=_bom_wins),
+    Case("mojibake_warning", "kept", config={"sources": {"transactions": {"encoding": "latin-1"}}},
+         files={"transactions.csv": with_lines(TRANSACTIONS, RESUME)}, ledger={("transactions", ""): 15}, extra=_mojibake),
+    # ==== item 7: values ==========================================================================
+    Case("non_finite_amounts", "kept", ledger={("transactions", ""): 14, ("transactions", "implausible_amount"): 4,
+                                               ("transactions", "unparseable_amount"): 1}, extra=_implausible,
+         files={"transactions.csv": with_lines(TRANSACTIONS, "C001,I1,2024-02-01,P1,Linen shirt,Apparel,1,inf",
+                                               "C002,I2,2024-02-01,P1,Linen shirt,Apparel,1,1e308",
+                                               "C003,I3,2024-02-01,P1,Linen shirt,Apparel,1,NaN",
+                                               "C004,I4,2024-02-01,P1,Linen shirt,Apparel,1,-inf",
+                                               "C005,I5,2024-02-01,P1,Linen shirt,Apparel,1e12,45")}),
+    Case("absurd_customer_income", "kept", ledger={("customers", ""): 6}, extra=_absurd_income,
+         files={"customers.csv": "customer_id,income,country\nC001,inf,France\nC002,1e308,France\nC003,-1e300,Spain\n"
+                                 "C004,52000,Spain\nC005,,Italy\nC006,61000,Italy\n"}),
+    Case("utc_offsets", "kept", ledger={("transactions", ""): 17}, extra=_utc,
+         files={"transactions.csv": with_lines(TRANSACTIONS, "C001,U1,2024-03-05T10:00:00+02:00,P1,Linen shirt,Apparel,1,45",
+                                               "C002,U2,2024-03-05T10:00:00Z,P1,Linen shirt,Apparel,1,45",
+                                               "C003,U3,2024-03-05 10:00:00-05:30,P1,Linen shirt,Apparel,1,45")}),
+    Case("ambiguous_day_month", "error", via="check",
+         files={"transactions.csv": with_lines(TRANSACTIONS, "C001,A1,03/04/2024,P1,Linen shirt,Apparel,1,45",
+                                               "C002,A2,13/04/2024,P1,Linen shirt,Apparel,1,45")},
+         message=((r"transactions\.csv: column 'timestamp' has '03/04/2024', which is 3 April 2024 read day-first or 4 March 2024 "
+                  r"read month-first, and '13/04/2024', which can only be day-first"),
+                  r"Set sources\.transactions\.date_format .*'%d/%m/%Y'.*or sources\.transactions\.dayfirst")),
+    Case("ambiguous_day_month_through_run", "error", via="run", page=r"4 March 2024 read month-first",
+         files={"transactions.csv": with_lines(TRANSACTIONS, "C001,A1,03/04/2024,P1,Linen shirt,Apparel,1,45",
+                                               "C002,A2,13/04/2024,P1,Linen shirt,Apparel,1,45")},
+         message=(r"00_data_prep .*: ConfigError: transactions\.csv: column 'timestamp' has '03/04/2024'",)),
+    Case("only_ambiguous_dates", "error", via="check",
+         files={"customers.csv": "customer_id,signup_date\nC001,03/04/2024\nC002,05/06/2023\n"},
+         message=(r"customers\.csv: column 'signup_date' has '03/04/2024'.*and no date in the column settles which",
+                  r"sources\.customers\.date_format")),
+    Case("dayfirst_settles_ambiguous_dates", "kept", config={"sources": {"transactions": {"dayfirst": True}}},
+         files={"transactions.csv": with_lines(TRANSACTIONS, "C001,A1,03/04/2024,P1,Linen shirt,Apparel,1,45",
+                                               "C002,A2,13/04/2024,P1,Linen shirt,Apparel,1,45")},
+         ledger={("transactions", ""): 16}, extra=_dayfirst),
+    Case("decimal_comma_on_dot_data", "error", via="check", config={"sources": {"transactions": {"decimal": ","}}},
+         message=(r"transactions\.csv: column 'amount' is written with '\.' as the decimal mark \('45\.00'\), which decimal ',' reads as 4500",
+                  r"Set sources\.transactions\.decimal: '\.'")),
+    Case("decimal_dot_on_comma_data", "error", via="check", config={"sources": {"transactions": {"sep": ";"}}},
+         files={"transactions.csv": TRANSACTIONS.replace(",", ";").replace(".", ",")},
+         message=(r"transactions\.csv: column 'amount' is written with ',' as the decimal mark \('45,00'\), which decimal '\.' reads as 4500",
+                  r"Set sources\.transactions\.decimal: ','")),
+    Case("decimal_comma_as_configured", "kept", config={"sources": {"transactions": {"sep": ";", "decimal": ","}}},
+         files={"transactions.csv": with_lines(TRANSACTIONS.replace(",", ";").replace(".", ","), "C001;D1;2024-02-01;P1;Linen shirt;Apparel;1;1.234,50")},
+         ledger={("transactions", ""): 15}, extra=_decimal_comma),
+    Case("category_slug_collision", "kept", ledger={("transactions", ""): 17}, extra=_slug_collision,
+         files={"transactions.csv": with_lines(TRANSACTIONS, "C001,G1,2024-02-01,P7,Rake,Home & Garden,1,40",
+                                               "C002,G2,2024-02-01,P8,Hose,Home Garden,1,30",
+                                               "C003,G3,2024-02-01,P9,Pots,Home-Garden,1,20")}),
+    Case("category_named_other", "kept", ledger={("transactions", ""): 16}, extra=_category_other,
+         files={"transactions.csv": with_lines(TRANSACTIONS, "C004,H1,2024-02-01,P7,Gift card,other,1,500",
+                                               "C005,H2,2024-02-01,P8,Gift card,Other,1,450")}),
+    Case("single_purchase_customers", "kept", ledger={("transactions", ""): 7}, extra=_single_purchases,
+         files={"transactions.csv": tx_lines(*[ln for ln in TRANSACTIONS.splitlines()[1:] if ln.split(",")[1] in ("O1", "O2", "O3", "O4", "O5", "O6")])}),
+    Case("duplicate_header", "error", via="check",
+         files={"transactions.csv": TRANSACTIONS.replace(TX_HEADER, TX_HEADER + ",amount").replace("\n", ",1.00\n")
+                .replace(TX_HEADER + ",amount,1.00", TX_HEADER + ",amount")},
+         message=(r"transactions\.csv: 2 columns are named 'amount' \(columns 8, 9\)", (r"Rename all but one .*or name every column with "
+                  r"sources\.transactions\.names"))),
+    Case("duplicate_unused_header", "kept", ledger={("transactions", ""): 14}, extra=_duplicate_unused,
+         files={"transactions.csv": TRANSACTIONS.replace(TX_HEADER, TX_HEADER + ",note,note").replace("\n", ",a,b\n")
+                .replace(TX_HEADER + ",note,note,a,b", TX_HEADER + ",note,note")}),
+    # ==== item 9 (remainder): survey keys ==========================================================
+    Case("survey_scale_unknown_item", "error", via="check",
+         config={"sources": {"survey": {"path": "survey.csv"}}, "survey": {"items": ["q1", "q2", "q3"], "scales": {"mood": ["q1", "q9"]}}},
+         message=(r"survey\.scales\.mood lists \['q9'\], which are not in survey\.items \['q1', 'q2', 'q3'\]",)),
+    Case("survey_without_items", "error", via="check", config={"sources": {"survey": {"path": "survey.csv"}}},
+         message=(r"run\.yaml: sources\.survey is given but survey\.items is empty", r"List the Likert item columns under survey\.items")),
+    # ==== item 8: tables without an id =============================================================
+    Case("customers_numbered_by_row", "kept", files={"customers.csv": CUSTOMERS_NO_ID, "transactions.csv": None},
+         config={"sources": {"customers": {"customer_id_from": "row_number"}, "transactions": None}},
+         ledger={("customers", ""): 6}, extra=_row_numbers),
+    Case("survey_numbered_by_row", "kept", files={"survey.csv": SURVEY_NO_ID},
+         config={"sources": {"survey": {"path": "survey.csv", "customer_id_from": "row_number"}}, "survey": {"items": ["q1", "q2", "q3"]}},
+         ledger={("survey", ""): 3}, extra=_survey_row_numbers),
+    Case("no_id_guess_only_id_like", "error", via="check", files={"customers.csv": BANK, "transactions.csv": None},
+         config={"sources": {"transactions": None}},
+         message=(r"customers\.csv: no customer id column \(no column looks like one", r"customer_id_from: row_number")),
+    Case("no_id_survey_of_genres", "error", via="check",
+         files={"survey.csv": "Comedy,Drama,Horror\n4,2,5\n3,3,3\n5,1,4\n4,2,5\n"},
+         config={"sources": {"survey": {"path": "survey.csv"}}, "survey": {"items": ["Comedy", "Drama", "Horror"]}},
+         message=(r"survey\.csv: no customer id column \(no column looks like one", r"sources\.survey\.customer_id_from: row_number")),
+    Case("no_id_guess_names_the_id", "error", via="check",
+         files={"transactions.csv": TRANSACTIONS.replace("customer_id", "ClientNo", 1)},
+         message=(r"transactions\.csv: no customer id column \(perhaps 'ClientNo'\)", r"columns\.transactions\.customer_id")),
+    Case("row_numbers_on_transactions", "error", via="check", config={"sources": {"transactions": {"customer_id_from": "row_number"}}},
+         message=(r"sources\.transactions\.customer_id_from: row numbers can stand in for the id of a customer or survey table only",)),
+    Case("row_numbered_customers_with_transactions", "error", via="check", config={"sources": {"customers": {"customer_id_from": "row_number"}}},
+         message=(r"sources\.customers\.customer_id_from is row_number, but the transactions name customers by their own ids",)),
 ]
 
 CASES_BY_ID = {case.id: case for case in CASES}
-assert len(CASES_BY_ID) == len(CASES) >= 25
+assert len(CASES_BY_ID) == len(CASES) >= 60
 
 
 def _materialise(case: Case, folder: Path) -> Path:
     """Write the case's files and config into ``folder``; return the config path."""
-    files: dict[str, str | bytes | None] = {"customers.csv": CUSTOMERS, "transactions.csv": TRANSACTIONS, "survey.csv": SURVEY}
+    files: dict[str, Any] = {"customers.csv": CUSTOMERS, "transactions.csv": TRANSACTIONS, "survey.csv": SURVEY}
     files.update(case.files)
     folder.mkdir(parents=True, exist_ok=True)
     for name, content in files.items():
         if content is None:
             continue
         path = folder / name
-        if isinstance(content, bytes):
+        if callable(content):
+            content(path)
+        elif isinstance(content, bytes):
             path.write_bytes(content)
         else:
             path.write_text(content, encoding="utf-8")
     cfg = _merge(BASE_CONFIG, case.config)
     path = folder / "run.yaml"
-    path.write_text(yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True) + case.config_suffix, encoding="utf-8")
     return path
 
 
@@ -387,9 +773,35 @@ def _cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
 
 
 def _data_rows(cfg: Any, table: str) -> int:
-    """Rows in a raw CSV file, counted independently of pandas (quoted newlines allowed)."""
-    text = Path(cfg.resolve_path(table)).read_bytes().decode(io.reading_encoding(cfg, table))
-    rows = list(csv.reader(_io.StringIO(text), delimiter=cfg.sources[table].sep))
+    """Rows in a raw source, counted independently of pandas: text with the csv module (quoted
+    newlines allowed), other formats from their own file metadata."""
+    path = cfg.resolve_path(table)
+    kind = io.sniff(path)
+    if kind.kind == "parquet":
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(path).metadata.num_rows
+    if kind.kind == "excel":
+        import openpyxl
+
+        return openpyxl.load_workbook(path, read_only=True).worksheets[0].max_row - 1
+    if kind.kind in ("spss", "stata"):
+        import pyreadstat
+
+        reader = pyreadstat.read_sav if kind.kind == "spss" else pyreadstat.read_dta
+        return reader(path, metadataonly=True)[1].number_rows
+    if kind.kind in ("rds", "rdata"):
+        import pyreadr
+
+        return len(next(iter(pyreadr.read_r(path).values())))
+    raw = Path(path).read_bytes()
+    if kind.compression == "gzip":
+        raw = gzip.decompress(raw)
+    elif kind.compression == "zip":
+        with zipfile.ZipFile(path) as archive:
+            raw = archive.read(archive.namelist()[0])
+    text = raw.decode(io.reading_encoding(cfg, table, path))
+    rows = list(csv.reader(_io.StringIO(text.removeprefix("\ufeff")), delimiter=cfg.sources[table].sep))
     return sum(1 for row in rows[1:] if row)
 
 
@@ -412,33 +824,49 @@ def assert_nothing_lost(config_path: Path, run_dir: Path, ledger: dict[str, Any]
         assert by_reason == ledgered
 
 
+def _files_in(folder: Path) -> set[str]:
+    return {p.relative_to(folder).as_posix() for p in folder.rglob("*")}
+
+
+def assert_one_clear_error(message: str, patterns: tuple[str, ...]) -> None:
+    """The message is the CLI's sentence(s): no traceback, no library frames, and every pattern."""
+    assert "Traceback" not in message and not re.search(r'File ".*", line \d+', message), message
+    for pattern in patterns:
+        assert re.search(pattern, message), f"{pattern!r} not in:\n{message}"
+
+
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
-def test_bad_input(case: Case, tmp_path: Path) -> None:
+def test_bad_input(case: Case, tmp_path: Path, capsys) -> None:
     config_path = _materialise(case, tmp_path / "data")
+    before = _files_in(tmp_path)
     if case.outcome == "error":
         if case.via == "check":
-            proc = _cli("check", "--config", str(config_path), timeout=60)
-            assert proc.returncode == 2, proc.stdout + proc.stderr
-            message = proc.stderr
-            assert "Traceback" not in message
+            code = cli.main(["check", "--config", str(config_path)])
+            out = capsys.readouterr()
+            assert code == 2, out.out + out.err
+            message = out.err
+            assert message.startswith("error: "), message
+            assert _files_in(tmp_path) == before, "check writes nothing"
         elif case.via == "run":
             reports = tmp_path / "reports"
             proc = _cli("run", "--config", str(config_path), "--run-id", case.id, "--only", "00_data_prep", "--reports-dir", str(reports))
             assert proc.returncode == 1, proc.stdout + proc.stderr
             message = proc.stderr
-            assert "Traceback" not in message
-            manifest = json.loads((reports / case.id / "manifest.json").read_text())
+            run_dir = reports / case.id
+            manifest = json.loads((run_dir / "manifest.json").read_text())
             assert manifest["status"] == "failed"
+            assert manifest["ledger"] is None and not (run_dir / "data" / "ledger.json").exists(), "no ledger for data never prepared"
             assert not (reports / "latest").exists(), "a failed run never becomes reports/latest"
-            html = (reports / case.id / "00_data_prep.html").read_text(encoding="utf-8")
-            assert "as_of is 2020-01-01" in html, "the error is on the page too"
+            html = (run_dir / "00_data_prep.html").read_text(encoding="utf-8")
+            assert re.search(case.page, html), "the error is on the page too"
+            assert "Traceback" not in html and "ConfigError" not in html, "the page shows the sentence, not a traceback"
         else:
+            folder = io.RunFolder(tmp_path / "run")
             with pytest.raises(ConfigError) as err:
-                cfg = load_config(config_path)
-                contract.prepare(workspace.read_raw(cfg), cfg)
+                workspace.prepare_run(load_config(config_path), folder)
             message = str(err.value)
-        for pattern in case.message:
-            assert re.search(pattern, message), f"{pattern!r} not in:\n{message}"
+            assert not folder.has_tables(), "no ledger marks half-prepared tables as complete"
+        assert_one_clear_error(message, case.message)
         return
 
     cfg = load_config(config_path)

@@ -3,40 +3,89 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from .config import PROJECT_ROOT, ConfigError
+
+DEBUG_ENV = "CLIENTELE_DEBUG"
+
+
+def _unexpected(exc: Exception) -> int:
+    """A failure no check foresaw: one line, unless CLIENTELE_DEBUG asks for the traceback."""
+    if os.environ.get(DEBUG_ENV):
+        raise exc
+    detail = " ".join(str(exc).split())
+    print(f"error: unexpected {type(exc).__name__}: {detail}. This is a bug in Clientele, not something to fix in "
+          f"your data or config; please report it (set {DEBUG_ENV}=1 to see where it happened).", file=sys.stderr)
+    return 3
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from .runner import RunError, run
 
     try:
-        run(args.config, run_id=args.run_id, only=args.only, reports_dir=args.reports_dir, jobs=args.jobs)
+        run(args.config, run_id=args.run_id, only=args.only, reports_dir=args.reports_dir)
     except (ConfigError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except RunError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:
+        print(f"error: {exc.filename or ''}: {exc.strerror or exc}. Check the path and its permissions.", file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001 - one sentence instead of a traceback
+        return _unexpected(exc)
     return 0
 
 
-def _cmd_check(args: argparse.Namespace) -> int:
+def check(config: str | Path, echo: Callable[[str], None] = print) -> None:
+    """Everything ``analysis run`` checks before its notebooks start, and the values' formats.
+
+    The config and its notebook parameters (the cells papermill would inject included); per
+    source the files, format, encoding, separator, column mapping and header; and on the first
+    rows the decimal mark and the day/month order of dates. Remarks (garbled accents, a
+    byte-order mark that overrides ``encoding``) are echoed as warnings.
+
+    Raises
+    ------
+    ConfigError
+        The first problem, naming the file, the column or config key, and the fix.
+    """
     from .config import load_config
 
-    try:
-        cfg = load_config(args.config)  # config, YAML and notebook parameters: fails before pandas loads
-        from . import io
+    cfg = load_config(config)  # config, YAML and notebook parameters: fails before pandas loads
+    from . import contract, io
+    from .runner import check_injection, discover_notebooks, notebook_run_parameters
 
-        for table in cfg.sources:
-            files, mapping = io.check_source(cfg, table)
-            print(f"{table}: {len(files)} file(s); mapped {mapping}")
+    for nb in discover_notebooks():
+        check_injection(nb.stem, notebook_run_parameters(cfg, nb, Path("run")))
+    for table in cfg.sources:
+        found = io.check_source(cfg, table)
+        sample = found.sample
+        frame = sample[[]].assign(**{name: sample[column] for name, column in found.mapping.items()})
+        contract.check_values(frame, found.mapping, cfg, table, Path(found.files[0]).name)
+        kinds = sorted({io.sniff(f).name for f in found.files})
+        echo(f"{table}: {len(found.files)} file(s) ({', '.join(kinds)}); mapped {found.mapping}")
+        for note, _ in found.notes:
+            echo(f"  warning: {note}.")
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    try:
+        check(args.config)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        print(f"error: {exc.filename or ''}: {exc.strerror or exc}. Check the path and its permissions.", file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001 - one sentence instead of a traceback
+        return _unexpected(exc)
     print("config ok")
     return 0
 

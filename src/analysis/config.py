@@ -22,6 +22,7 @@ import json
 import keyword
 import math
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -43,7 +44,14 @@ TABLES = ("customers", "transactions", "survey", "events")
 
 
 class ConfigError(ValueError):
-    """A run config (or the data it points at) cannot be used as written."""
+    """A run config (or the data it points at) cannot be used as written.
+
+    The message is one sentence naming the file, the column or config key, and the fix; a
+    notebook page that stops on it shows that sentence, not a traceback.
+    """
+
+    def _render_traceback_(self) -> list[str]:  # IPython: show the message, not a traceback
+        return [f"Input problem: {self}"]
 
 
 class NotApplicable(Exception):
@@ -72,21 +80,72 @@ class SourceConfig(_Strict):
     items that still count as purchases, as in CDNOW); negative amounts are always set aside.
     ``drop_duplicate_lines``: set aside exact repeats of an earlier line (turn off where repeated
     identical lines are genuine, e.g. CDNOW's same-day repeat purchases).
+
+    Binary formats are recognised by their content, whatever the extension or ``format``:
+    Parquet, Excel ``.xlsx`` (``sheet``: a sheet name or 0-based number, default the first),
+    SPSS ``.sav``, Stata ``.dta`` and R ``.rds``/``.rda`` (``r_object``: which data frame of an
+    ``.rda`` holding several); so are gzip, bz2, xz, zip and zstd compression and UTF-8/UTF-16
+    byte-order marks. ``format`` may name them too (``excel``, ``spss``, ``stata``, ``r``).
+
+    ``date_format`` (Python ``strftime`` codes, e.g. ``%d/%m/%Y``) reads dates in that format only;
+    without it ISO dates and unambiguous other forms are read, and ``dayfirst`` says how to read
+    ``03/04/2024``. ``decimal``: ``.`` or ``,``.
+
+    ``customer_id_from: row_number`` numbers the rows as customer ids (``row-1``, ``row-2``, ...;
+    ``response-1``, ... for a survey) for a customer or survey table that has no id column.
     """
 
     path: str
-    format: Literal["csv", "parquet", "whitespace"] = "csv"
+    format: Literal["csv", "parquet", "whitespace", "excel", "spss", "stata", "r"] = "csv"
     encoding: str = "utf-8"
     sep: str = ","
     header: bool = True
     names: list[str] | None = None
     skiprows: int = 0
+    sheet: str | int | None = None
+    r_object: str | None = None
     date_format: str | None = None
     dayfirst: bool = False
-    decimal: str = "."
+    decimal: Literal[".", ","] = "."
     cancellation_prefix: str | None = None
     keep_zero_amounts: bool = False
     drop_duplicate_lines: bool = True
+    customer_id_from: Literal["column", "row_number"] = "column"
+
+    @field_validator("date_format")
+    @classmethod
+    def _date_format(cls, v: str | None) -> str | None:
+        return None if v is None else check_date_format(v)
+
+
+#: ``strftime`` codes pandas reads; at least one of :data:`_DATE_CODES` must be in a date format.
+_FORMAT_CODES = set("aAbBcdfGHIjmMpSuUVwWxXyYzZ%")
+_DATE_CODES = set("bBcdjmxyY")
+
+
+def check_date_format(fmt: str) -> str:
+    """``fmt`` when it is a usable ``strftime`` date format; else ValueError saying why.
+
+    Examples
+    --------
+    >>> check_date_format("%d/%m/%Y")
+    '%d/%m/%Y'
+    """
+    codes = re.findall(r"%(.|$)", fmt)
+    bad = [c for c in codes if c not in _FORMAT_CODES]
+    if bad:
+        raise ValueError(f"'%{bad[0]}' in {fmt!r} is not a date code; use codes such as %Y %m %d %H %M %S, e.g. '%d/%m/%Y %H:%M'")
+    if not set(codes) & _DATE_CODES:
+        raise ValueError(f"{fmt!r} has no day, month or year code (%d %m %Y ...); write it like '%d/%m/%Y'")
+    twice = sorted({c for c in codes if c != "%" and codes.count(c) > 1})
+    if twice:
+        raise ValueError(f"{fmt!r} gives '%{twice[0]}' twice; give each code once, e.g. '%d/%m/%Y'")
+    example = dt.datetime(2024, 3, 5, 10, 7, 9, tzinfo=dt.UTC).strftime(fmt)
+    try:
+        dt.datetime.strptime(example, fmt)
+    except (ValueError, re.error) as exc:
+        raise ValueError(f"{fmt!r} cannot read the dates it writes ({exc}); write it like '%d/%m/%Y %H:%M'") from None
+    return fmt
 
 
 class SurveyConfig(_Strict):
@@ -341,6 +400,10 @@ def load_config(path: str | Path, notebook_dir: str | Path | None = NOTEBOOK_DIR
                 msg = "required key is missing"
             elif err["type"].startswith(("date", "datetime")):
                 msg += f" (found {err.get('input')!r}; write dates as YYYY-MM-DD, e.g. 2024-12-31)"
+            elif err["type"] == "value_error":
+                msg = msg.removeprefix("Value error, ")
+            elif err["type"] == "literal_error":
+                msg += f" (found {err.get('input')!r})"
             lines.append(f"  - {key}: {msg}")
         raise ConfigError(f"{path}: invalid config:\n" + "\n".join(lines)) from None
     cfg.config_path = path
@@ -372,6 +435,43 @@ def _check_contract_keys(cfg: RunConfig) -> None:
         raise ConfigError(
             f"{cfg.config_path}: survey.reverse lists {missing_items}, which are not in survey.items."
         )
+    for scale, items in cfg.survey.scales.items():
+        unknown = [i for i in items if i not in cfg.survey.items]
+        if unknown:
+            raise ConfigError(
+                f"{cfg.config_path}: survey.scales.{_shown(scale)} lists {unknown}, which are not in survey.items "
+                f"{list(cfg.survey.items)}. Add them to survey.items or remove them from the scale."
+            )
+    if "survey" in cfg.sources and not cfg.survey.items:
+        raise ConfigError(
+            f"{cfg.config_path}: sources.survey is given but survey.items is empty, so no answer could be read. "
+            f"List the Likert item columns under survey.items (e.g. items: [q1, q2, q3])."
+        )
+    _check_row_number_ids(cfg)
+
+
+def _check_row_number_ids(cfg: RunConfig) -> None:
+    """``customer_id_from: row_number`` only where numbered rows cannot be mistaken for real customers."""
+    for table, src in cfg.sources.items():
+        if src.customer_id_from != "row_number":
+            continue
+        key = f"sources.{table}.customer_id_from"
+        if table not in ("customers", "survey"):
+            raise ConfigError(
+                f"{cfg.config_path}: {key}: row numbers can stand in for the id of a customer or survey table only; "
+                f"the {table} rows must name their customer. Map columns.{table}.customer_id instead."
+            )
+        if "customer_id" in cfg.columns.get(table, {}):
+            raise ConfigError(
+                f"{cfg.config_path}: {key} is row_number but columns.{table}.customer_id maps an id column. "
+                f"Keep one of the two."
+            )
+        if table == "customers" and ("transactions" in cfg.sources or "events" in cfg.sources):
+            other = "transactions" if "transactions" in cfg.sources else "events"
+            raise ConfigError(
+                f"{cfg.config_path}: {key} is row_number, but the {other} name customers by their own ids, which "
+                f"numbered rows cannot match. Map columns.customers.customer_id to the id the {other} use."
+            )
 
 
 def config_as_dict(cfg: RunConfig) -> dict[str, Any]:

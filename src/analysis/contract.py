@@ -8,6 +8,8 @@ schemas; inside the package we trust their types.
 
 from __future__ import annotations
 
+import calendar
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,11 +109,31 @@ def parse_numbers(values: pd.Series, decimal: str = ".") -> pd.Series:
     return out.where(~negative, -out)
 
 
+#: A time followed by a UTC offset or ``Z``: ``10:00:00+02:00``, ``10:00Z``, ``10:00:00.5-0500``.
+_UTC_OFFSET = r"\d:\d\d(?::\d\d(?:[.,]\d+)?)?\s*(?:Z|[+-]\d\d(?::?\d\d)?)$"
+
+
+def has_utc_offset(values: pd.Series) -> pd.Series:
+    """Whether each text timestamp carries a UTC offset (``2024-03-05T10:00:00+02:00``) or ``Z``."""
+    if not (pd.api.types.is_string_dtype(values) or pd.api.types.is_object_dtype(values)):
+        return pd.Series(False, index=values.index)
+    return values.astype("string").str.strip().str.contains(_UTC_OFFSET, regex=True, na=False).astype(bool)
+
+
 def parse_datetimes(values: pd.Series, date_format: str | None = None, dayfirst: bool = False) -> pd.Series:
     """Datetimes from text; unparseable -> NaT.
 
     With ``date_format`` only that format is accepted. Without it, ISO 8601 is tried first
     (fast) and the remaining values are parsed one format per value (slower, mixed formats).
+
+    Timestamps are stored in one zone, without a zone attached: those that carry a UTC offset
+    (``2024-03-05T10:00:00+02:00``, ``...Z``) or come with a zone (Parquet) are converted to UTC
+    (``2024-03-05 08:00:00``); those without one are taken as written.
+
+    Examples
+    --------
+    >>> parse_datetimes(pd.Series(["2024-03-05T10:00:00+02:00", "2024-03-05 09:30"])).tolist()
+    [Timestamp('2024-03-05 08:00:00'), Timestamp('2024-03-05 09:30:00')]
     """
     if pd.api.types.is_datetime64_any_dtype(values):
         out = pd.to_datetime(values)
@@ -120,18 +142,189 @@ def parse_datetimes(values: pd.Series, date_format: str | None = None, dayfirst:
         return out.astype("datetime64[ns]")
     text = values.astype("string").str.strip()
     if date_format:
-        out = pd.to_datetime(text, format=date_format, errors="coerce")
-    else:
-        out = pd.to_datetime(text, format="ISO8601", errors="coerce")
-        todo = out.isna() & text.notna()
+        zoned_format = "%z" in date_format or "%Z" in date_format
+        out = pd.to_datetime(text, format=date_format, errors="coerce", utc=zoned_format)
+        return (out.dt.tz_convert(None) if zoned_format else out).astype("datetime64[ns]")
+    zoned = has_utc_offset(text)
+    out = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
+    for part, utc in ((~zoned, False), (zoned, True)):
+        if not part.any():
+            continue
+        piece = pd.to_datetime(text[part], format="ISO8601", errors="coerce", utc=utc)
+        todo = piece.isna() & text[part].notna()
         if todo.any():
-            out.loc[todo] = pd.to_datetime(text[todo], format="mixed", dayfirst=dayfirst, errors="coerce")
-    return out.astype("datetime64[ns]")
+            piece = piece.astype(object)
+            piece[todo] = pd.to_datetime(text[part][todo], format="mixed", dayfirst=dayfirst, errors="coerce", utc=utc)
+            piece = pd.to_datetime(piece, utc=utc)
+        if utc:
+            piece = piece.dt.tz_convert(None)
+        out[part] = piece.astype("datetime64[ns]")
+    return out
 
 
 def _clean_text(values: pd.Series) -> pd.Series:
     text = values.astype("string").str.strip()
     return text.mask(text == "").astype(object).where(lambda s: s.notna(), None)
+
+
+# ------------------------------------------------------------------------------------------
+# Value formats: checks that refuse a source read the wrong way (decimal mark, day/month order)
+# ------------------------------------------------------------------------------------------
+
+#: Larger amounts (one order line, one customer's income) and quantities are not believable; they
+#: are set aside (order lines) or blanked (customer attributes), as are inf and NaN.
+ABSURD_AMOUNT = 1e12
+ABSURD_QUANTITY = 1e9
+
+
+def _plausible(values: pd.Series, limit: float) -> pd.Series:
+    """Finite and within +/- ``limit`` (missing values count as plausible: other checks judge them)."""
+    numbers = values.astype(float)
+    return numbers.isna() | (np.isfinite(numbers) & (numbers.abs() <= limit))
+
+
+def _note_utc_offsets(ledger: Ledger, table: str, raw: pd.Series) -> None:
+    ledger.note(table, "timestamps with a UTC offset converted to UTC (all times are stored without a zone)",
+                int(has_utc_offset(raw).sum()))
+
+
+# A decimal mark is the last "." or "," followed by 1-2 or 4+ digits: "45.00", "4,5", "48.8566".
+# Followed by exactly 3 digits ("1,234", "1.234") it may as well group thousands, so it says nothing.
+_DECIMAL_MARK = r"\d([.,])(?:\d{1,2}|\d{4,})$"
+# A whole value "03/04/2024" (also with "." or "-", a 2-digit year, and a time such as "10:30", "10:30:15 PM").
+_DAY_MONTH = r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4}|\d{2})(?:[ T]\d{1,2}:\d\d(?::\d\d(?:\.\d+)?)?(?:\s*[AaPp][Mm])?)?$"
+
+#: Columns read as numbers and as dates, per table (contract names).
+NUMBER_COLUMNS = {
+    "transactions": ("amount", "unit_price", "quantity", "margin"),
+    "customers": NUMERIC_CUSTOMER_COLUMNS,
+}
+DATE_COLUMNS = {"transactions": ("timestamp",), "events": ("timestamp",), "customers": ("signup_date",), "survey": ("response_date",)}
+
+
+def _text_values(values: pd.Series) -> pd.Series:
+    """Distinct non-empty text values (none for a column already typed by its file format)."""
+    if not (pd.api.types.is_string_dtype(values) or pd.api.types.is_object_dtype(values)):
+        return pd.Series([], dtype=object)
+    text = values.dropna().astype(str).str.strip()
+    return pd.Series(text[text != ""].unique(), dtype=object)
+
+
+def decimal_mark_problem(values: pd.Series, decimal: str) -> str | None:
+    """Why ``values`` cannot be read with ``decimal`` as the decimal mark, or None.
+
+    A column written with the other mark (``45.00`` under ``decimal: ','``, read as 4500; or
+    ``12,50`` under ``'.'``, read as 1250), or with both marks, is a problem.
+
+    Examples
+    --------
+    >>> decimal_mark_problem(pd.Series(["45.00", "1,234.50"]), ",")
+    "is written with '.' as the decimal mark ('45.00'), which decimal ',' reads as 4500"
+    >>> decimal_mark_problem(pd.Series(["45.00", "1,234"]), ".") is None
+    True
+    """
+    text = _text_values(values).str.replace(r"[()\s$£€¥\u00a0]", "", regex=True)
+    marks = text.str.extract(_DECIMAL_MARK, expand=False)
+    other = "," if decimal == "." else "."
+    written_other, written_ours = text[marks == other], text[marks == decimal]
+    if written_other.empty:
+        return None
+    example = written_other.iloc[0]
+    if not written_ours.empty:
+        return (f"mixes '{decimal}' and '{other}' as the decimal mark ('{written_ours.iloc[0]}' and '{example}'), "
+                f"so one of them is misread")
+    misread = parse_numbers(pd.Series([example]), decimal).iloc[0]
+    return f"is written with '{other}' as the decimal mark ('{example}'), which decimal '{decimal}' reads as {misread:g}"
+
+
+def _reading(day: int, month: int, year: str) -> str:
+    full = int(year) + (2000 if int(year) < 70 else 1900) if len(year) == 2 else int(year)
+    return f"{day} {calendar.month_name[month]} {full}"
+
+
+def day_month_problem(values: pd.Series, dayfirst: bool, dayfirst_given: bool) -> str | None:
+    """Why dates such as ``03/04/2024`` in ``values`` cannot be read safely, or None.
+
+    A value whose first two numbers are both 12 or less reads two ways. That is fine when the
+    column settles the order: other values can only be read one way (``03/15/2024`` is
+    month-first) and the reading used (``dayfirst``, month-first unless given) agrees. Otherwise
+    the column is refused, naming both readings.
+
+    Examples
+    --------
+    >>> day_month_problem(pd.Series(["03/04/2024", "03/15/2024"]), False, False) is None
+    True
+    >>> print(day_month_problem(pd.Series(["03/04/2024", "13/04/2024"]), False, False))
+    has '03/04/2024', which is 3 April 2024 read day-first or 4 March 2024 read month-first, and '13/04/2024', which can only be day-first
+    """
+    text = _text_values(values)
+    parts = text.str.extract(_DAY_MONTH).dropna()
+    if parts.empty:
+        return None
+    text = text[parts.index]
+    first, second = parts[0].astype(int), parts[1].astype(int)
+    ambiguous = text[(first <= 12) & (second <= 12) & (first != second) & (first > 0) & (second > 0)]
+    if ambiguous.empty:
+        return None
+    day_first = text[(first > 12) & (first <= 31) & (second <= 12)]
+    month_first = text[(second > 12) & (second <= 31) & (first <= 12)]
+    example = ambiguous.iloc[0]
+    a, b, year = int(parts.loc[ambiguous.index[0], 0]), int(parts.loc[ambiguous.index[0], 1]), parts.loc[ambiguous.index[0], 2]
+    both = (f"has '{example}', which is {_reading(a, b, year)} read day-first or {_reading(b, a, year)} read month-first")
+    if dayfirst_given:
+        against = month_first if dayfirst else day_first
+        if against.empty:
+            return None
+        return f"{both}, and '{against.iloc[0]}', which can only be {'month' if dayfirst else 'day'}-first, although dayfirst is {str(dayfirst).lower()}"
+    if not day_first.empty and not month_first.empty:
+        return f"{both}, and both '{day_first.iloc[0]}' (day-first) and '{month_first.iloc[0]}' (month-first)"
+    if not day_first.empty:
+        return f"{both}, and '{day_first.iloc[0]}', which can only be day-first"
+    if month_first.empty:
+        return f"{both}, and no date in the column settles which"
+    return None
+
+
+def check_values(frame: pd.DataFrame, mapping: dict[str, str], cfg: RunConfig, table: str, source: str) -> None:
+    """Refuse a table whose numbers or dates would be misread as the config says to read them.
+
+    Run on the whole table by :func:`prepare` and on the first rows by ``analysis check``.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Contract-named raw values.
+    mapping : dict
+        Contract name -> the user's column (for the message).
+    source : str
+        The file, for the message.
+
+    Raises
+    ------
+    ConfigError
+        One sentence naming the file, the column, what it holds and the config key that fixes it.
+    """
+    src = cfg.sources[table]
+    for column in NUMBER_COLUMNS.get(table, ()):
+        if column in frame:
+            problem = decimal_mark_problem(frame[column], src.decimal)
+            if problem:
+                other = "," if src.decimal == "." else "."
+                raise ConfigError(
+                    f"{source}: column '{mapping.get(column, column)}' {problem}. Set sources.{table}.decimal: '{other}' "
+                    f"in {cfg.display_path()} to match the file (or fix the file so it uses one mark)."
+                )
+    if src.date_format:
+        return
+    for column in DATE_COLUMNS.get(table, ()):
+        if column in frame:
+            problem = day_month_problem(frame[column], src.dayfirst, "dayfirst" in src.model_fields_set)
+            if problem:
+                raise ConfigError(
+                    f"{source}: column '{mapping.get(column, column)}' {problem}. Set sources.{table}.date_format in "
+                    f"{cfg.display_path()} (e.g. '%d/%m/%Y' day-first or '%m/%d/%Y' month-first), or sources.{table}.dayfirst."
+                )
+
 
 
 # ------------------------------------------------------------------------------------------
@@ -178,7 +371,7 @@ class Ledger:
 
 
 _REASON_ORDER = [
-    "missing_customer_id", "missing_order_id", "unparseable_timestamp", "unparseable_amount",
+    "missing_customer_id", "missing_order_id", "unparseable_timestamp", "unparseable_amount", "implausible_amount",
     "before_min_date", "after_as_of", "cancellation", "return", "non_positive_amount",
     "duplicate_line", "duplicate_customer_id", "duplicate_response", "no_answers", "missing_event_type",
 ]
@@ -244,6 +437,7 @@ def prepare_transactions(raw_frame: pd.DataFrame, original: pd.DataFrame, cfg: R
     reasons = pd.Series([None] * n, index=raw_frame.index, dtype=object)
     customer_id = normalize_ids(raw_frame["customer_id"])
     ts = parse_datetimes(raw_frame["timestamp"], src.date_format, src.dayfirst)
+    _note_utc_offsets(ledger, "transactions", raw_frame["timestamp"])
     if "order_id" in raw_frame:
         order_id = normalize_ids(raw_frame["order_id"])
     else:
@@ -261,6 +455,8 @@ def prepare_transactions(raw_frame: pd.DataFrame, original: pd.DataFrame, cfg: R
     _assign(reasons, order_id.isna(), "missing_order_id")
     _time_window_reasons(reasons, ts, raw_frame["timestamp"], cfg)
     _assign(reasons, amount.isna() | quantity.isna(), "unparseable_amount")
+    # inf, 1e308 and the like: no order line is worth that, and one would make every sum infinite
+    _assign(reasons, ~_plausible(amount, ABSURD_AMOUNT) | ~_plausible(quantity, ABSURD_QUANTITY), "implausible_amount")
     if src.cancellation_prefix:
         _assign(reasons, order_id.fillna("").str.startswith(src.cancellation_prefix), "cancellation")
     _assign(reasons, (quantity < 0) | (amount < 0), "return")
@@ -292,7 +488,10 @@ def prepare_transactions(raw_frame: pd.DataFrame, original: pd.DataFrame, cfg: R
         kept["product_name"] = product_name
     kept["category"] = _clean_text(raw_frame["category"])[keep].fillna("Unknown") if "category" in raw_frame else "All products"
     if "margin" in raw_frame:
-        kept["margin"] = parse_numbers(raw_frame["margin"], src.decimal)[keep]
+        margin = parse_numbers(raw_frame["margin"], src.decimal)[keep]
+        bad = margin.notna() & ~_plausible(margin, ABSURD_AMOUNT)
+        ledger.note("transactions", "margin not finite or implausibly large: blanked", int(bad.sum()))
+        kept["margin"] = margin.mask(bad)
     for col in ("channel", "brand") + CUSTOMER_ATTRIBUTES_ON_TRANSACTIONS:
         if col in raw_frame:
             kept[col] = _clean_text(raw_frame[col])[keep]
@@ -355,9 +554,13 @@ def prepare_customers(raw_frame: pd.DataFrame, original: pd.DataFrame, cfg: RunC
         if col == "customer_id":
             continue
         if col in NUMERIC_CUSTOMER_COLUMNS:
-            kept[col] = parse_numbers(raw_frame[col], src.decimal)[keep]
+            numbers = parse_numbers(raw_frame[col], src.decimal)[keep]
+            bad = numbers.notna() & ~_plausible(numbers, ABSURD_AMOUNT)
+            ledger.note("customers", f"{col}: values not finite or implausibly large blanked", int(bad.sum()))
+            kept[col] = numbers.mask(bad)
         elif col == "signup_date":
             kept[col] = parse_datetimes(raw_frame[col], src.date_format, src.dayfirst)[keep]
+            _note_utc_offsets(ledger, "customers", raw_frame[col][keep])
         else:
             kept[col] = _clean_text(raw_frame[col])[keep]
     if "birth_year" in kept and "age" not in kept:
@@ -400,7 +603,8 @@ def prepare_survey(raw_frame: pd.DataFrame, original: pd.DataFrame, cfg: RunConf
         answers[item] = scfg.likert_min + scfg.likert_max - answers[item]
     kept = pd.concat([pd.DataFrame({"customer_id": customer_id[keep].astype(str)}), answers[keep]], axis=1)
     if "response_date" in raw_frame:
-        kept["response_date"] = parse_datetimes(raw_frame["response_date"])[keep]
+        src = cfg.sources["survey"]
+        kept["response_date"] = parse_datetimes(raw_frame["response_date"], src.date_format, src.dayfirst)[keep]
     return kept.reset_index(drop=True), _set_aside_frame(original, reasons)
 
 
@@ -415,6 +619,7 @@ def prepare_events(raw_frame: pd.DataFrame, original: pd.DataFrame, cfg: RunConf
     reasons = pd.Series([None] * len(raw_frame), index=raw_frame.index, dtype=object)
     customer_id = normalize_ids(raw_frame["customer_id"])
     ts = parse_datetimes(raw_frame["timestamp"], src.date_format, src.dayfirst)
+    _note_utc_offsets(ledger, "events", raw_frame["timestamp"])
     event_type = _clean_text(raw_frame["event_type"])
     _assign(reasons, customer_id.isna(), "missing_customer_id")
     _time_window_reasons(reasons, ts, raw_frame["timestamp"], cfg)
@@ -548,6 +753,10 @@ def prepare(raw: dict[str, Any], cfg: RunConfig) -> Prepared:
     for table in ("customers", "transactions", "survey", "events"):
         if table not in raw:
             continue
+        files = raw[table].files
+        check_values(raw[table].frame, raw[table].mapping, cfg, table, os.path.basename(files[0]["path"]) if files else table)
+        for note, count in raw[table].notes:
+            ledger.note(table, note, count)
         findings = privacy.PiiFindings.of_source(table, raw[table].original, raw[table].mapping, cfg.pii_columns)
         frame = _without_pii_columns(raw[table].frame, raw[table].mapping, findings, cfg)
         kept, aside, *derived = _PREPARERS[table](frame, raw[table].original, cfg, ledger)

@@ -9,6 +9,7 @@ analytics events. Inputs may be DataFrames or Parquet paths (the run's ``data/*.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -185,22 +186,64 @@ def customer_features(
     return feats
 
 
+#: Stands for "all categories outside the top ones" inside the query; no category can be named so.
+_OTHER_BUCKET = "\x00other"
+
+
 def category_shares(con: duckdb.DuckDBPyConnection, max_categories: int = 12) -> pd.DataFrame:
-    """Share of each customer's spend per category (``share_<category>``), top categories + other."""
+    """Share of each customer's spend per category (``share_<category>``), top categories + other.
+
+    The categories outside the top ``max_categories`` are summed into ``share_other``. Every
+    category keeps a column of its own, also when two names make the same slug ("Home & Garden"
+    and "Home-Garden") or a category is called "Other" (see :func:`category_columns`).
+    """
     long = con.execute(
         """
         WITH c AS (SELECT customer_id, category, sum(amount) AS spend FROM tx GROUP BY 1, 2),
         top AS (SELECT category FROM c GROUP BY 1 ORDER BY sum(spend) DESC, category LIMIT ?)
         SELECT customer_id,
-               CASE WHEN category IN (SELECT category FROM top) THEN category ELSE 'other' END AS category,
+               CASE WHEN category IN (SELECT category FROM top) THEN category ELSE ? END AS category,
                sum(spend) / sum(sum(spend)) OVER (PARTITION BY customer_id) AS share
         FROM c GROUP BY 1, 2
         """,
-        [max_categories],
+        [max_categories, _OTHER_BUCKET],
     ).df()
     wide = long.pivot(index="customer_id", columns="category", values="share").fillna(0.0)
-    wide.columns = [f"share_{slug(c)}" for c in wide.columns]
+    wide.columns = list(category_columns(wide.columns).values())
     return wide.sort_index(axis=1)
+
+
+def category_columns(categories: Any) -> dict[Any, str]:
+    """Category -> its share column, distinct for every category.
+
+    Names are slugged (:func:`slug`); a slug already taken gets ``_2``, ``_3``, ... (names in
+    sorted order), and a category whose slug is ``other`` while the other-categories bucket
+    exists becomes ``share_other_category``.
+
+    Examples
+    --------
+    >>> category_columns(["Home & Garden", "Home Garden", "Home-Garden"])
+    {'Home & Garden': 'share_home_and_garden', 'Home Garden': 'share_home_garden', 'Home-Garden': 'share_home_garden_2'}
+    >>> category_columns(["Other", _OTHER_BUCKET])["Other"]
+    'share_other_category'
+    """
+    names = sorted(categories, key=str)
+    taken: set[str] = set()
+    out: dict[Any, str] = {}
+    if _OTHER_BUCKET in names:
+        names.remove(_OTHER_BUCKET)
+        out[_OTHER_BUCKET] = "share_other"
+        taken.add("other")
+    for name in names:
+        base = slug(name)
+        if base in taken and base == "other":
+            base = "other_category"
+        column, n = base, 2
+        while column in taken:
+            column, n = f"{base}_{n}", n + 1
+        taken.add(column)
+        out[name] = f"share_{column}"
+    return out
 
 
 def event_features(con: duckdb.DuckDBPyConnection, tenure_days: pd.Series, frequency: pd.Series) -> pd.DataFrame:
@@ -230,8 +273,15 @@ def event_features(con: duckdb.DuckDBPyConnection, tenure_days: pd.Series, frequ
 
 
 def slug(text: str) -> str:
-    """A column-safe version of a category name."""
-    out = "".join(ch.lower() if ch.isalnum() else "_" for ch in str(text)).strip("_")
+    """A column-safe version of a category name (``&`` read as "and", ``+`` as "plus").
+
+    Examples
+    --------
+    >>> slug("Home & Garden"), slug("Kids' Toys"), slug("***")
+    ('home_and_garden', 'kids_toys', 'unknown')
+    """
+    text = str(text).replace("&", " and ").replace("+", " plus ")
+    out = "".join(ch.lower() if ch.isalnum() else "_" for ch in text).strip("_")
     return "_".join(filter(None, out.split("_"))) or "unknown"
 
 
