@@ -385,6 +385,28 @@ def test_rule_conditions():
     assert holds({}, facts, th)
 
 
+def test_trait_conditions_match_attribute_names_on_whole_words():
+    """``factor_*eco*`` is eco values, never an 'economy' factor; the package rules read the same way."""
+    th = {"high": 0.5, "over": 0.3}
+    holds = personas.playbook.condition_holds
+
+    def effect(attr, size, kind="numeric", level=""):
+        return {"_effects": [(kind, attr, level, size)]}
+
+    economy, eco = effect("factor_foreign_languages_economy_management", 1.2), effect("factor_eco_values", 1.2)
+    assert holds({"high": "factor_*eco*"}, eco, th) and not holds({"high": "factor_*eco*"}, economy, th)
+    assert not holds({"over": "channel_*app*=yes"}, effect("channel_application", 0.5, "category", "yes"), th)
+    assert holds({"over": "channel_*app*=yes"}, effect("channel_app_share", 0.5, "category", "yes"), th)
+    rules = {r.name: r.when for r in personas.load_playbook().rules}
+    assert holds(rules["Eco-minded"], eco, th) and not holds(rules["Eco-minded"], economy, th)
+    for name in ("factor_adventure", "factor_adventure_novelty", "factor_novelty_seeking"):
+        assert holds(rules["Status and novelty seekers"], effect(name, 0.9), th), name
+        assert holds(rules["Routine-loving"], effect(name, -0.9), th), name
+    assert not holds(rules["Routine-loving"], effect("factor_adventitious_items", -0.9), th)
+    assert not holds(rules["Value seekers"], effect("factor_priceless_moments", 0.9), th)
+    assert personas.unknown_attributes(personas.load_playbook(), {"factor_economy"}).count("factor_*eco*") == 1
+
+
 # ---------------------------------------------------------------------------------------------
 # combined segmentation, allocation, summary
 # ---------------------------------------------------------------------------------------------

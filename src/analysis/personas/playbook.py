@@ -13,7 +13,6 @@ Personas of a split the data do not support (verdict ``none``) get no actions.
 
 from __future__ import annotations
 
-import fnmatch
 import operator
 import re
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ import pandas as pd
 
 from .. import io
 from ..config import ConfigError
+from .vocabulary import word_match
 
 DEFAULT_ACTIONS = ("channel", "offer", "tone", "frequency", "budget_priority")
 RESERVED = {"any", "not", "high", "low", "over"}
@@ -208,15 +208,18 @@ def _compare(actual: Any, expected: Any) -> bool:
 
 
 def _trait(facts: dict[str, Any], pattern: str, direction: str, thresholds: dict[str, float]) -> bool:
+    """Whether a trait condition (``high`` / ``low`` / ``over``) holds: attribute names are matched on
+    whole words (:func:`~analysis.personas.vocabulary.word_match`), so ``factor_*eco*`` never fires
+    on an ``economy`` factor."""
     for kind, attr, level, effect in facts.get("_effects", []):
         if direction in ("high", "low"):
-            if kind != "numeric" or not fnmatch.fnmatchcase(attr, pattern):
+            if kind != "numeric" or not word_match(attr, pattern):
                 continue
             if (direction == "high" and effect >= thresholds["high"]) or (direction == "low" and effect <= -thresholds["high"]):
                 return True
         else:
             want_attr, _, want_level = pattern.partition("=")
-            if kind == "category" and fnmatch.fnmatchcase(attr, want_attr.strip()) and level == want_level.strip() and effect >= thresholds["over"]:
+            if kind == "category" and word_match(attr, want_attr.strip()) and level == want_level.strip() and effect >= thresholds["over"]:
                 return True
     return False
 
@@ -286,7 +289,7 @@ def unknown_attributes(playbook: Playbook, known: set[str]) -> list[str]:
                 walk(value)
             elif key in ("high", "low"):
                 for item in value if isinstance(value, list) else [value]:
-                    if not any(fnmatch.fnmatchcase(k, str(item)) for k in known):
+                    if not any(word_match(k, str(item)) for k in known):
                         found.add(str(item))
             elif key == "over":
                 for item in value if isinstance(value, list) else [value]:
