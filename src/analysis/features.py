@@ -285,22 +285,27 @@ def slug(text: str) -> str:
     return "_".join(filter(None, out.split("_"))) or "unknown"
 
 
-#: Default age bands (inclusive bounds), chosen around life stages.
-AGE_BANDS: dict[str, tuple[float, float]] = {"18-30": (0, 30), "31-42": (31, 42), "43-60": (43, 60), "61-65": (61, 65), "66+": (66, 200)}
+#: Default age bands (inclusive bounds in whole years), chosen around life stages. Together they
+#: cover every age the data contract accepts, and each holds exactly the ages its label says.
+AGE_BANDS: dict[str, tuple[float, float]] = {
+    "under 18": (0, 17), "18-30": (18, 30), "31-42": (31, 42), "43-60": (43, 60), "61-65": (61, 65), "66+": (66, 200),
+}
 
 
 def derived_attributes(customers: pd.DataFrame, *, income_edges: list[float] | None = None) -> pd.DataFrame:
     """Readable demographic attributes derived from raw ones, indexed like ``customers``.
 
-    ``age_band`` from ``age`` (:data:`AGE_BANDS`); ``income_band`` ("low"/"middle"/"high") from
+    ``age_band`` from ``age`` in whole years (:data:`AGE_BANDS`: 30.9 is 30, so "18-30"; 17 is
+    "under 18", never "18-30"); ``income_band`` ("low"/"middle"/"high") from
     ``income`` by terciles of the data, or by ``income_edges`` (two inner edges) when given;
     ``household`` and ``life_stage`` from age, marital status and children (plus ``teens``) where
     present. Columns whose inputs are absent are omitted.
     """
     out = pd.DataFrame(index=customers.index)
     if "age" in customers and customers["age"].notna().any():
-        edges = [-np.inf] + [hi + 0.5 for _, hi in list(AGE_BANDS.values())[:-1]] + [np.inf]
-        out["age_band"] = pd.cut(customers["age"], bins=edges, labels=list(AGE_BANDS)).astype(object)
+        edges = [-np.inf] + [hi for _, hi in list(AGE_BANDS.values())[:-1]] + [np.inf]
+        years = np.floor(customers["age"].astype(float))
+        out["age_band"] = pd.cut(years, bins=edges, labels=list(AGE_BANDS), right=True).astype(object)
     if "income" in customers and customers["income"].notna().sum() >= 3:
         inc = customers["income"]
         cuts = income_edges or list(inc.quantile([1 / 3, 2 / 3]).to_numpy())
