@@ -38,3 +38,12 @@ def test_age_bands_hold_exactly_the_ages_their_labels_say():
     assert set(bands[ages.isin([18, 30, 30.9])]) == {"18-30"} and set(bands[ages == 31]) == {"31-42"}
     for label, (lo, hi) in features.AGE_BANDS.items():  # the table and the labels agree
         assert _bounds(label) == (lo, np.inf if hi >= 120 else hi), label
+
+
+def test_a_config_outside_the_project_shows_by_file_name_only(tmp_path):
+    from analysis.config import PROJECT_ROOT, RunConfig
+
+    outside = RunConfig.model_construct(config_path=tmp_path / "private" / "run.yaml")
+    assert outside.display_path() == "run.yaml" and str(tmp_path) not in outside.display_path()
+    inside = RunConfig.model_construct(config_path=PROJECT_ROOT / "config" / "sample.yaml")
+    assert inside.display_path() == "config/sample.yaml"

@@ -238,13 +238,23 @@ class RunConfig(_Strict):
         return {name: getattr(self, key) for name, key in RUN_LEVEL_PARAMETERS.items() if name in declared}
 
     def display_path(self) -> str:
-        """The config path as a user would type it (relative to the project when inside it)."""
+        """The config path as a user would type it: relative to the project when inside it, else
+        its file name only (pages and messages never show where a machine keeps its files).
+
+        Examples
+        --------
+        >>> from pathlib import Path
+        >>> RunConfig.model_construct(config_path=PROJECT_ROOT / "config" / "sample.yaml").display_path()
+        'config/sample.yaml'
+        >>> RunConfig.model_construct(config_path=Path("/home/ana/private/run.yaml")).display_path()
+        'run.yaml'
+        """
         if self.config_path is None:
             return "<config>"
         try:
             return str(self.config_path.relative_to(PROJECT_ROOT))
         except ValueError:
-            return str(self.config_path)
+            return self.config_path.name
 
 
 # Contract names a user may map, per table; used to catch misspelt contract keys.
