@@ -1026,3 +1026,51 @@ def _explains(error: str) -> bool:
     """A failure that says what is wrong with the data: a domain error naming customers/segments/k."""
     kind = error.split(":", 1)[0].strip()
     return kind not in _INTERNAL_ERRORS and bool(re.search(r"customer|segment|cluster|\bk\b|too few|at least", error, re.IGNORECASE))
+
+
+# Data that broke a page: each runs data prep and that page only. Expected: the page's status and
+# what its message (not applicable) says.
+PAGE_CASES = {
+    "single_purchase_customers": ("14_value", "not applicable", r"bought more than once|repeat"),
+    "category_slug_collision": ("13_behavioral", "ok", r""),
+    "category_named_other": ("13_behavioral", "ok", r""),
+}
+
+
+@pytest.fixture(scope="module")
+def page_runs(tmp_path_factory) -> dict[str, tuple[Path, Path, subprocess.CompletedProcess]]:
+    """The page cases through ``analysis run --only 00_data_prep <page>``, started at once."""
+    started = {}
+    for case_id, (page, *_) in PAGE_CASES.items():
+        folder = tmp_path_factory.mktemp(case_id)
+        config_path = _materialise(CASES_BY_ID[case_id], folder / "data")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "analysis", "run", "--config", str(config_path), "--run-id", case_id,
+             "--reports-dir", str(folder / "reports"), "--only", "00_data_prep", page],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        started[case_id] = (config_path, folder / "reports" / case_id, proc)
+    done = {}
+    for case_id, (config_path, run_dir, proc) in started.items():
+        out, err = proc.communicate(timeout=1800)
+        done[case_id] = (config_path, run_dir, subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
+    return done
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case_id", list(PAGE_CASES))
+def test_page_case_completes_the_run(case_id: str, page_runs) -> None:
+    """Single-purchase data make the value page not applicable with its reason, colliding or
+    'other' category names keep the behavioral page working; the run completes either way."""
+    config_path, run_dir, proc = page_runs[case_id]
+    page, status, reason = PAGE_CASES[case_id]
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "complete"
+    assert_nothing_lost(config_path, run_dir, manifest["ledger"])
+    result = {nb["name"]: nb for nb in manifest["notebooks"]}[page]
+    assert result["status"] == status, result
+    assert re.search(reason, result["error"]), result["error"]
+    html = (run_dir / result["html"]).read_text(encoding="utf-8")
+    assert "Traceback" not in html
