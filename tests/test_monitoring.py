@@ -113,3 +113,149 @@ def test_second_run_reports_migration_and_scores_with_saved_model(tmp_path):
     assert 0 <= second["facts"]["monitoring_model_agreement"]["ari"] <= 1
     page = (reports / "start-2025" / "40_monitoring.html").read_text()
     assert "kept their RFM segment" in page and "adjusted Rand index" in page
+
+
+# ------------------------------------------------------------------------------------------
+# Migration, share drift and alerts
+# ------------------------------------------------------------------------------------------
+
+
+def test_migration_counts_shares_moves_up_and_down():
+    prev = pd.Series({"a": "Top", "b": "Top", "c": "Rest", "d": "Rest", "f": "Rest"})
+    cur = pd.Series({"a": "Top", "b": "Rest", "c": "Top", "e": "Rest", "f": "Rest"})
+    value = pd.Series({"a": 10.0, "b": 8.0, "c": 1.0, "d": 2.0, "f": 1.0})
+    m = monitoring.migration(prev, cur, value=value, name="value_tier")
+    assert m.order == ["Top", "Rest"]
+    assert m.counts.loc["Top", "Rest"] == 1 and m.counts.loc["Rest", "Top"] == 1 and m.counts.loc["Rest", "Rest"] == 1
+    assert m.shares.loc["Rest"].tolist() == pytest.approx([50.0, 50.0])
+    assert m.summary == {"customers_in_both": 4, "stayed_pct": 50.0, "new_customers": 1, "gone_customers": 1, "moved_up": 1, "moved_down": 1}
+    moves = m.moves().set_index(["from", "to"])
+    assert moves.loc[("Top", "Rest"), "direction"] == "down" and moves.loc[("Rest", "Top"), "direction"] == "up"
+    assert "kept their segment" in m.sentence() and "1 moved up" in m.sentence()
+    # without a value measure there is no up or down, only moves
+    assert "moved_up" not in monitoring.migration(prev, cur).summary
+
+
+def test_notable_movers_are_the_largest_changes_with_their_segments():
+    prev = pd.DataFrame({"clv": [100.0, 50.0, 10.0, 5.0], "value_tier": ["Top", "Top", "Rest", "Rest"]}, index=list("abcd"))
+    cur = pd.DataFrame({"clv": [10.0, 55.0, 90.0, 5.0], "value_tier": ["Rest", "Top", "Top", "Rest"]}, index=list("abcd"))
+    movers = monitoring.notable_movers(prev, cur, "clv", top=2)
+    assert movers["customer_id"].tolist() == ["a", "c"]
+    assert movers["change"].tolist() == [-90.0, 80.0]
+    assert movers["value_tier: previous -> now"].tolist() == ["Top -> Rest", "Rest -> Top"]
+
+
+def test_share_drift_needs_both_the_set_change_and_more_than_sampling_noise():
+    prev = pd.Series(["A"] * 50 + ["B"] * 50)
+    now = pd.Series(["A"] * 42 + ["B"] * 58)  # 8 points on 100 customers: within sampling noise
+    small = monitoring.share_drift(prev, now).set_index("segment")
+    assert not small["alert"].any() and (small["noise_pp"] > 8).all()
+    big_prev, big_now = pd.Series(["A"] * 5000 + ["B"] * 5000), pd.Series(["A"] * 4800 + ["B"] * 5200)
+    assert not monitoring.share_drift(big_prev, big_now, min_change_pp=3.0)["alert"].any()  # 2 points: beyond noise, under the set change
+    assert monitoring.share_drift(big_prev, big_now, min_change_pp=1.0)["alert"].all()
+    alerts = monitoring.drift_alerts(None, {"rfm_segment": monitoring.share_drift(big_prev, big_now, min_change_pp=1.0)})
+    assert alerts["kind"].tolist() == ["segment share"] * 2 and "52.0% of customers now, up from 50.0%" in " ".join(alerts["what"])
+
+
+def test_no_comparison_message_says_how_to_get_one():
+    text = monitoring.no_comparison_message("config/sample.yaml", "/x/reports/.staging/first-2024-123", has_transactions=False)
+    assert "analysis score --model-run first-2024 --config" in text and "analysis run --config config/sample.yaml" in text
+    assert "no transactions" in text and "next run will show" not in text
+
+
+# ------------------------------------------------------------------------------------------
+# Planted migration on the generator, scored with a saved model (no refit)
+# ------------------------------------------------------------------------------------------
+
+PLANTS = {
+    # basis: (truth column, columns copied from a member of the target segment, source, target, fixed k)
+    "demographic": ("true_demographic_segment", ["age", "gender", "income", "education", "occupation", "marital_status", "children"],
+                    "Young urban singles", "Retirees", 4),
+    "geographic": ("true_geographic_segment", ["country", "region", "city", "latitude", "longitude", "urban_rural", "climate_zone"],
+                   "Bavaria", "Greater London", 5),
+}
+
+
+def _run(path, customers):
+    from analysis import io, workspace
+    from analysis.config import load_config
+
+    folder = io.RunFolder(path)
+    folder.write_table("customers", customers)
+    folder.write_ledger({"rows": [], "notes": []})
+    return workspace.Run(config=load_config(SAMPLE_CONFIG), folder=folder)
+
+
+def _move(customers, truth, column, copied, source, target, share, seed):
+    """A copy of ``customers`` where ``share`` of the true ``source`` segment take the attributes of
+    random true ``target`` members (ids kept): the planted migration."""
+    rng = np.random.default_rng(seed)
+    true = truth.set_index("customer_id")[column].reindex(customers["customer_id"]).to_numpy()
+    members, donors = np.flatnonzero(true == source), np.flatnonzero(true == target)
+    moved = rng.choice(members, size=round(share * len(members)), replace=False)
+    out = customers.copy()
+    out.loc[out.index[moved], copied] = customers.iloc[rng.choice(donors, size=len(moved))][copied].to_numpy()
+    return out
+
+
+@pytest.fixture(scope="module", params=sorted(PLANTS))
+def planted(request, tmp_path_factory):
+    """A model fitted on a generated sample and saved through the run handle; (basis, run, saved model, sample)."""
+    from analysis import io, scoring
+    from analysis.sample import generate_sample
+    from analysis.segment import demographic, geographic
+
+    basis = request.param
+    sample = generate_sample(2000, random_state=5)
+    run = _run(tmp_path_factory.mktemp(f"fit-{basis}"), sample["customers"])
+    k = PLANTS[basis][4]
+    if basis == "demographic":
+        result = demographic.segment_demographic(run.table("customers"), k=k, n_bootstrap=1, random_state=0)
+    else:
+        result = geographic.segment_geographic(run.table("customers"), as_of=run.as_of, lookup=io.read_yaml(None, "us_states.yaml"),
+                                               k=k, n_bootstrap=1, random_state=0)
+    run.save_result(result)
+    return basis, run, scoring.load_model(run.folder, basis), sample
+
+
+def _score(model, path, customers):
+    from analysis import scoring
+
+    return scoring.score_basis(model, _run(path, customers)).labels
+
+
+def test_planted_move_of_20_percent_is_found_and_alerted(planted, tmp_path):
+    basis, run, model, sample = planted
+    column, copied, source, target, _ = PLANTS[basis]
+    moved = _move(sample["customers"], sample["truth"], column, copied, source, target, 0.2, seed=1)
+    before = run.folder.read_labels()
+    after = {basis: _score(model, tmp_path / "moved", moved)}
+    comparison = monitoring.compare(before, after, previous_run="fit")
+    segment = f"{basis}_segment"
+    fitted = before[basis].set_index("customer_id")[segment]
+    true = sample["truth"].set_index("customer_id")[column].reindex(fitted.index)
+    home, away = (fitted[true == s].mode().iat[0] for s in (source, target))  # the fitted segments holding each planted one
+    shares = comparison.migrations[segment].shares
+    assert shares.loc[home, away] == pytest.approx(20.0, abs=2.0)
+    assert min(shares.loc[s, s] for s in shares.index if s != home) >= 98.0  # nobody else moved
+    alerts = comparison.alerts
+    assert (alerts["kind"] == "segment share").any() and alerts["where"].eq(segment).any()
+    assert any(home in what for what in alerts["what"])
+
+
+def test_no_planted_change_raises_no_alert(planted, tmp_path):
+    basis, run, model, sample = planted
+    column, copied, source, _, _ = PLANTS[basis]
+    before = run.folder.read_labels()
+    # the same customers, 20% of one segment redrawn from their own segment: attributes change, segments do not
+    redrawn = _move(sample["customers"], sample["truth"], column, copied, source, source, 0.2, seed=2)
+    same = monitoring.compare(before, {basis: _score(model, tmp_path / "redrawn", redrawn)})
+    assert same.alerts.empty, same.alerts
+    assert same.migrations[f"{basis}_segment"].summary["stayed_pct"] >= 98.0
+    # a fresh draw of 2,000 other customers from the same generator: shares differ by sampling noise only
+    from analysis.sample import generate_sample
+
+    fresh = generate_sample(2000, random_state=6)["customers"]
+    other = monitoring.compare(before, {basis: _score(model, tmp_path / "fresh", fresh)})
+    assert other.alerts.empty, other.alerts
+    assert other.shares[f"{basis}_segment"]["change_pp"].abs().max() > 0  # the shares did move, by noise

@@ -220,6 +220,32 @@ def check_level_mix():
     assert bar_label_texts(ax) == {"low": "60%", "medium": "10%", "high": "30%"}
 
 
+def _band_thickness(ax: plt.Axes) -> dict[str, float]:
+    """Band label -> its thickness where it leaves the previous segment (left end)."""
+    out = {}
+    for band in ax.collections:
+        verts = band.get_paths()[0].vertices
+        start = verts[np.isclose(verts[:, 0], verts[:, 0].min())]
+        out[band.get_label()] = round(float(np.ptp(start[:, 1])), 6)
+    return out
+
+
+MIGRATION = pd.DataFrame([[8, 2, 0], [0, 5, 1]], index=["Loyal", "Lapsed"], columns=["Loyal", "Lapsed", "New"])
+
+
+def check_migration_flow():
+    ax = plots.migration_flow(MIGRATION, "t")
+    assert _band_thickness(ax) == {"Loyal -> Loyal": 8, "Loyal -> Lapsed": 2, "Lapsed -> Lapsed": 5, "Lapsed -> New": 1}
+    assert sorted(_annotations(ax)) == sorted(["Loyal (10)", "Lapsed (6)", "Loyal (8)", "Lapsed (7)", "New (1)", "previous", "now"])
+
+
+def check_migration_flows():
+    fig = plots.migration_flows({"rfm_segment": MIGRATION, "value_tier": MIGRATION.iloc[:1, :2]})
+    assert [ax.get_title() for ax in fig.axes[:2]] == ["Rfm segment", "Value tier"]
+    assert _band_thickness(fig.axes[1]) == {"Loyal -> Loyal": 8, "Loyal -> Lapsed": 2}
+    assert "Loyal (10)" in _annotations(fig.axes[1])
+
+
 CHECKS = {name.removeprefix("check_"): fn for name, fn in dict(globals()).items() if name.startswith("check_")}
 
 

@@ -329,3 +329,73 @@ def level_mix(levels: pd.Series, order: list[str] | None = None, title: str = "C
     ax.bar_label(bars, labels=[f"{v:.0f}%" for v in pct], padding=3, fontsize=8)
     ax.set(xlabel="% of customers", title=title, xlim=(0, 100))
     return ax
+
+
+def _smooth(t: np.ndarray) -> np.ndarray:
+    return t * t * (3 - 2 * t)
+
+
+def migration_flow(counts: pd.DataFrame, title: str = "Where customers moved", ax: plt.Axes | None = None) -> plt.Axes:
+    """Flow chart of a migration matrix: previous segments on the left, current on the right, a
+    band from each to each whose thickness is the number of customers who made that move.
+
+    ``counts`` has previous segments as rows and current segments as columns (customers in both
+    runs, :func:`analysis.monitoring.migration_matrix`). Each side's node is labelled with its
+    segment and customers; bands take the colour of the segment they leave, and each band's
+    label (``artist.get_label()``) is ``"<previous> -> <current>"``.
+    """
+    counts = counts.fillna(0)
+    rows, cols = [str(r) for r in counts.index], [str(c) for c in counts.columns]
+    values = counts.to_numpy(dtype=float)
+    ax = _ax(ax, (9, max(3.0, 0.45 * max(len(rows), len(cols)) + 1.2)))
+    total = values.sum()
+    gap = 0.02 * total if total else 1.0
+    names = list(dict.fromkeys(rows + cols))
+    palette = dict(zip(names, sns.color_palette("tab20", len(names))))
+    width, x = 0.06, np.linspace(0.06, 0.94, 60)
+
+    def tops(sizes: np.ndarray) -> np.ndarray:
+        return np.r_[0.0, np.cumsum(sizes + gap)[:-1]]
+
+    left, right = values.sum(axis=1), values.sum(axis=0)
+    left_top, right_top = tops(left), tops(right)
+    for name, y0, size in zip(rows, left_top, left):  # one node per segment (a dozen at most)
+        ax.add_patch(plt.Rectangle((0, y0), width, size, color=palette[name]))
+        ax.text(-0.01, y0 + size / 2, f"{name} ({size:,.0f})", ha="right", va="center", fontsize=8)
+    for name, y0, size in zip(cols, right_top, right):
+        ax.add_patch(plt.Rectangle((1 - width, y0), width, size, color=palette[name]))
+        ax.text(1.01, y0 + size / 2, f"{name} ({size:,.0f})", ha="left", va="center", fontsize=8)
+    out_offset, in_offset = left_top.copy(), right_top.copy()
+    shape = _smooth((x - x[0]) / (x[-1] - x[0]))
+    for i, j in zip(*np.nonzero(values)):  # one band per non-empty cell, vectorised along its length
+        size = values[i, j]
+        start, end = out_offset[i], in_offset[j]
+        lower = start + (end - start) * shape
+        ax.fill_between(x, lower, lower + size, color=palette[rows[i]], alpha=0.45, linewidth=0, label=f"{rows[i]} -> {cols[j]}")
+        out_offset[i] += size
+        in_offset[j] += size
+    height = max(left_top[-1] + left[-1] if len(rows) else 0, right_top[-1] + right[-1] if len(cols) else 0, 1.0)
+    ax.set(xlim=(-0.02, 1.02), ylim=(height, 0), title=title)
+    ax.text(width / 2, -0.01 * height, "previous", ha="center", va="bottom", fontsize=8, color="#52606d")
+    ax.text(1 - width / 2, -0.01 * height, "now", ha="center", va="bottom", fontsize=8, color="#52606d")
+    ax.axis("off")
+    return ax
+
+
+def migration_flows(matrices: dict[str, pd.DataFrame], title: str = "Where customers moved, by segmentation") -> plt.Figure:
+    """One :func:`migration_flow` panel per segmentation (name -> counts matrix), two per row."""
+    if not matrices:
+        fig, ax = plt.subplots(figsize=(9, 1.2))
+        ax.axis("off")
+        ax.text(0.5, 0.5, "No segmentation in both runs: no migration to draw.", ha="center", va="center")
+        return fig
+    ncols = 1 if len(matrices) == 1 else 2
+    nrows = -(-len(matrices) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(9 * ncols, 4.2 * nrows), squeeze=False)
+    for ax, (name, counts) in zip(axes.ravel(), matrices.items()):
+        migration_flow(counts, name.replace("_", " ").capitalize(), ax=ax)
+    for ax in axes.ravel()[len(matrices):]:
+        ax.axis("off")
+    fig.suptitle(title, fontweight="bold")
+    fig.tight_layout()
+    return fig

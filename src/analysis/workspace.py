@@ -162,8 +162,10 @@ class Run:
 
         Writes the per-customer labels (they join ``exports/customers.csv``), the segment
         profiles (``exports/segments.csv``, plus any ``result.extra_profiles`` such as RFM),
-        the fitted model for scoring later data, the manifest entry ``models.<basis>`` (with the
-        verdict) and the index summary.
+        the fitted model for scoring later data (with any fitted part it needs, as
+        ``<basis>_<part>``), the manifest entry ``models.<basis>`` (with the verdict, and the
+        model card under ``saved_model``: package and contract versions, features, training
+        period, see :func:`analysis.scoring.model_card`) and the index summary.
 
         Parameters
         ----------
@@ -172,6 +174,7 @@ class Run:
         from .segment.registry import get  # the registry imports no model code
 
         basis = get(result.basis)
+        payload = result.model_payload()
         if result.available:
             self.save_labels(basis.name, result.labels)
             if len(result.profiles):
@@ -180,7 +183,14 @@ class Run:
                 self.save_segments(name, frame)
             if result.model is not None:
                 self.save_estimator(basis.name, result.model)
-        self.save_model(basis.name, result.model_payload())
+            from .scoring import model_card  # scoring reads the card back (``analysis score``)
+
+            card, parts = model_card(result, self)
+            for part, estimator in parts.items():
+                self.save_estimator(f"{basis.name}_{part}", estimator)
+            if card:
+                payload["saved_model"] = card
+        self.save_model(basis.name, payload)
         self.save_fact(f"summary_{basis.notebook}", result.summary())
 
     def save_table(self, name: str, frame: pd.DataFrame) -> None:
