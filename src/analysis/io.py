@@ -603,7 +603,8 @@ def id_candidates(sample: pd.DataFrame, table: str) -> list[str]:
     """Columns of a source sample that could hold the customer id, best first.
 
     Only id-like columns qualify: filled on (nearly) every row and, in a customer or survey
-    table, distinct on (nearly) every row, never free text, decimals or dates; in transactions
+    table, distinct on (nearly) every row (numbers only under a name that says id), never free
+    text, decimals or dates; in transactions
     and events, where a customer repeats, a column whose name says it identifies a customer and
     that has many distinct values. A genre (``'Comedy'``) or a campaign outcome (``'poutcome'``)
     never qualifies.
@@ -624,8 +625,11 @@ def id_candidates(sample: pd.DataFrame, table: str) -> list[str]:
                             or values.str.fullmatch(r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}.*").mean() > 0.5)
         if looks_like_value:
             continue
-        if per_row:  # one row per customer: distinct on (nearly) every row, and many of them or named so
-            if distinct < max(2, 0.95 * len(values)) or not (says_id or says_who or distinct >= 20):
+        if per_row:  # one row per customer: distinct on (nearly) every row, and named so or many text codes
+            if distinct < max(2, 0.95 * len(values)):
+                continue
+            numeric = pd.to_numeric(values, errors="coerce").notna().mean() > 0.5
+            if not (says_id or says_who) and (distinct < 20 or numeric):  # a unique balance is still a measure
                 continue
         elif not says_who or distinct < 2:  # customers repeat over order lines: the name must say so
             continue
