@@ -599,6 +599,10 @@ CASES: list[Case] = [
          message=(r"sources\.transactions\.decimal: .*'\.' or ','", r"found ';'")),
     Case("unknown_notebook_parameter", "error", via="check", config={"params": {"13_behavioral": {"kk": 3}}},
          message=(r"params\.13_behavioral\.kk: 13_behavioral has no parameter 'kk'", r"Did you mean 'k'")),
+    Case("empty_separator", "error", via="check", config={"sources": {"transactions": {"sep": ""}}},
+         message=(r"sources\.transactions\.sep: '' cannot separate columns; use e\.g\. ','",)),
+    Case("multi_character_separator", "kept", config={"sources": {"transactions": {"sep": "||"}}},
+         files={"transactions.csv": TRANSACTIONS.replace(",", "||")}, ledger={("transactions", ""): 14}, extra=_same_transactions),
     Case("duplicate_yaml_key", "error", via="check", config_suffix="sources:\n  customers:\n    path: customers.csv\n",
          message=(r"run\.yaml: line \d+: duplicate key 'sources'", r"Remove one of them")),
     # ==== item 6: formats by content ==============================================================
@@ -620,6 +624,9 @@ CASES: list[Case] = [
          message=(r"exports\.zip: .*a zip archive of 2 files; unpack it",)),
     Case("utf16_without_bom", "error", via="check", files={"customers.csv": CUSTOMERS.encode("utf-16-le")},
          message=(r"customers\.csv: the file looks like UTF-16 text without a byte-order mark", r"Set sources\.customers\.encoding: utf-16-le")),
+    Case("utf16_setting_on_utf8_file", "error", via="check", config={"sources": {"customers": {"encoding": "utf-16"}}},
+         message=(r"customers\.csv: sources\.customers\.encoding is utf-16, but the file does not start with a UTF-16 byte-order mark",
+                  r"Set sources\.customers\.encoding: utf-8")),
     Case("excel_sheet_missing", "error", via="check", files={"customers.xlsx": xlsx_of(CUSTOMERS), "customers.csv": None},
          config={"sources": {"customers": {"path": "customers.xlsx", "sheet": "Clients"}}},
          message=(r"customers\.xlsx: no sheet 'Clients'; the workbook has \['Sheet1'\]", r"Set sources\.customers\.sheet")),
@@ -800,8 +807,9 @@ def _data_rows(cfg: Any, table: str) -> int:
     elif kind.compression == "zip":
         with zipfile.ZipFile(path) as archive:
             raw = archive.read(archive.namelist()[0])
-    text = raw.decode(io.reading_encoding(cfg, table, path))
-    rows = list(csv.reader(_io.StringIO(text.removeprefix("\ufeff")), delimiter=cfg.sources[table].sep))
+    text = raw.decode(io.reading_encoding(cfg, table, path)).removeprefix("\ufeff")
+    sep = cfg.sources[table].sep
+    rows = list(csv.reader(_io.StringIO(text), delimiter=sep)) if len(sep) == 1 else [ln.split(sep) for ln in text.splitlines()]
     return sum(1 for row in rows[1:] if row)
 
 

@@ -202,6 +202,14 @@ def test_a_config_error_shows_as_its_sentence_in_a_notebook() -> None:
     assert ConfigError("x.csv: no 'amount' column.")._render_traceback_() == ["Input problem: x.csv: no 'amount' column."]
 
 
+def test_a_config_that_is_not_yaml_text_is_one_sentence(tmp_path: Path, capsys) -> None:
+    (tmp_path / "run.yaml").write_bytes(b"\xff\xfe\x00PK binary")
+    for given in (tmp_path / "run.yaml", tmp_path):
+        assert cli.main(["check", "--config", str(given)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: {given}: ") and "Traceback" not in err and "config/sample.yaml" in err
+
+
 def test_date_format_is_checked_when_the_config_loads(tmp_path: Path) -> None:
     (tmp_path / "c.csv").write_text(CSV)
     for fmt, said in (("%d/%m/%Q", "'%Q' in '%d/%m/%Q' is not a date code"), ("%d/%d/%Y", "gives '%d' twice"),

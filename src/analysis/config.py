@@ -117,6 +117,13 @@ class SourceConfig(_Strict):
     def _date_format(cls, v: str | None) -> str | None:
         return None if v is None else check_date_format(v)
 
+    @field_validator("sep")
+    @classmethod
+    def _sep(cls, v: str) -> str:
+        if not v or v in ("\n", "\r", '"'):
+            raise ValueError(f"{v!r} cannot separate columns; use e.g. ',', ';', '\\t' or '|'")
+        return v
+
 
 #: ``strftime`` codes pandas reads; at least one of :data:`_DATE_CODES` must be in a date format.
 _FORMAT_CODES = set("aAbBcdfGHIjmMpSuUVwWxXyYzZ%")
@@ -389,7 +396,14 @@ def load_config(path: str | Path, notebook_dir: str | Path | None = NOTEBOOK_DIR
     path = Path(path).expanduser().resolve()
     if not path.exists():
         raise ConfigError(f"config file {path} not found. Pass an existing file, e.g. config/sample.yaml.")
-    raw = read_yaml_text(path.read_text(encoding="utf-8"), path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a text file in UTF-8 (byte 0x{exc.object[exc.start]:02x} at position {exc.start}). "
+                          f"Give the YAML run config, e.g. config/sample.yaml, saved as UTF-8.") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder. Pass the run config file, e.g. config/sample.yaml.") from None
+    raw = read_yaml_text(text, path)
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of keys (name, as_of, sources, ...), found {type(raw).__name__}.")
     try:

@@ -171,9 +171,13 @@ def _text_kind(head: bytes, compression: str | None) -> FileKind:
             guess = "utf-16-le"
         elif even and even.count(0) > 0.4 * len(even) and odd.count(0) < 0.1 * len(odd):
             guess = "utf-16-be"
-        else:
-            raise _NotReadable("a binary file")
+    # Text has next to no control bytes besides tab and line ends (a stray NUL in an export is still text).
+    if guess is None and sum(head.count(c) for c in _CONTROL_BYTES) > 0.05 * len(head):
+        raise _NotReadable("a binary file")
     return FileKind("text", compression, utf16_guess=guess)
+
+
+_CONTROL_BYTES = bytes(b for b in range(32) if b not in (9, 10, 12, 13))
 
 
 class _NotReadable(Exception):
@@ -291,10 +295,17 @@ def _text_encoding(path: str, cfg: RunConfig, table: str, kind: FileKind) -> str
     encoding = reading_encoding(cfg, table)
     if kind.bom:
         return kind.bom
-    if kind.utf16_guess and not codecs.lookup(encoding).name.startswith("utf-16"):
+    codec = codecs.lookup(encoding).name
+    if kind.utf16_guess and not codec.startswith("utf-16"):
         raise ConfigError(
             f"{path}: the file looks like UTF-16 text without a byte-order mark (every other byte is 0), not "
             f"{cfg.sources[table].encoding}. Set sources.{table}.encoding: {kind.utf16_guess} in {cfg.display_path()}."
+        )
+    if codec in ("utf-16", "utf-32"):  # these codecs need the mark the file does not have
+        fix = kind.utf16_guess or "utf-8"
+        raise ConfigError(
+            f"{path}: sources.{table}.encoding is {cfg.sources[table].encoding}, but the file does not start with a "
+            f"{codec.upper()} byte-order mark. Set sources.{table}.encoding: {fix} in {cfg.display_path()}."
         )
     return encoding
 
@@ -434,12 +445,14 @@ def _read_text(path: str, cfg: RunConfig, table: str, kind: FileKind, nrows: int
     }
     if src.format == "whitespace":
         kwargs["sep"] = r"\s+"
+    elif len(src.sep) > 1:  # pandas reads a longer separator as a pattern; the user means it as written
+        kwargs["sep"], kwargs["engine"] = re.escape(src.sep), "python"
     else:
         kwargs["sep"] = src.sep
     kwargs.update(_header_kwargs(path, cfg, table))
     try:
         return pd.read_csv(path, **kwargs)
-    except UnicodeDecodeError:
+    except UnicodeError:
         raise _decode_error(path, cfg, table, kind) from None
     except _CORRUPT as exc:
         raise _corrupt_error(path, cfg, table, kind, exc) from None
@@ -570,6 +583,8 @@ def raw_header(path: str, cfg: RunConfig, table: str) -> list[str] | None:
         line = text.readline().rstrip("\r\n")
     if src.format == "whitespace":
         return line.split()
+    if len(src.sep) > 1:
+        return line.split(src.sep)
     return next(csv.reader([line], delimiter=src.sep), [])
 
 
