@@ -117,7 +117,11 @@ def has_utc_offset(values: pd.Series) -> pd.Series:
     """Whether each text timestamp carries a UTC offset (``2024-03-05T10:00:00+02:00``) or ``Z``."""
     if not (pd.api.types.is_string_dtype(values) or pd.api.types.is_object_dtype(values)):
         return pd.Series(False, index=values.index)
-    return values.astype("string").str.strip().str.contains(_UTC_OFFSET, regex=True, na=False).astype(bool)
+    distinct = pd.Series(pd.unique(values.dropna()), dtype=object)  # timestamps repeat: test each once
+    zoned = distinct[distinct.astype(str).str.strip().str.contains(_UTC_OFFSET, regex=True).astype(bool).to_numpy()]
+    if zoned.empty:
+        return pd.Series(False, index=values.index)
+    return values.isin(set(zoned)).astype(bool)
 
 
 def parse_datetimes(values: pd.Series, date_format: str | None = None, dayfirst: bool = False) -> pd.Series:
