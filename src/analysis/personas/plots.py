@@ -69,13 +69,17 @@ def allocation_bars(allocation: pd.DataFrame, title: str, ax: plt.Axes | None = 
     if allocation.empty:
         return _empty(ax, title)
     frame = allocation.assign(
-        pct=100 * allocation["suggested_budget_share"].astype(float), label=allocation["persona"].map(lambda n: _wrap(n, 34))
+        pct=100 * allocation["suggested_budget_share"].astype(float), label=allocation["persona"].map(lambda n: _wrap(n, 34)),
+        # a persona without actions (a split the data do not support) has no priority: say so in the legend
+        budget_priority=allocation["budget_priority"].fillna("").astype(str).replace("", "not set"),
     )
     ax = _ax(ax, (9, 1.0 + 0.5 * len(frame)))
     sns.barplot(data=frame, y="label", x="pct", hue="budget_priority", dodge=False, palette="crest", ax=ax)
-    for patch, value in zip(ax.patches, frame["pct"]):
-        if np.isfinite(value):
-            ax.annotate(f"{value:.0f}%", (patch.get_width(), patch.get_y() + patch.get_height() / 2), xytext=(4, 0),
+    # seaborn draws the bars hue level by hue level, not in the frame's order: label each bar with its own length
+    for patch in ax.patches:
+        width = patch.get_width()
+        if np.isfinite(width) and width > 0:
+            ax.annotate(f"{width:.0f}%", (width, patch.get_y() + patch.get_height() / 2), xytext=(4, 0),
                         textcoords="offset points", va="center", fontsize=9)
     ax.set(title=_wrap(title), xlabel="suggested % of the marketing budget", ylabel="")
     ax.legend(title="budget priority", loc="lower right")
