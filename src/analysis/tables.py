@@ -135,8 +135,12 @@ class Table:
     csv: str | None = None
     caption: str | None = None
     note: str | None = None
+    collapsed: str | None = None
+    empty: str | None = None
 
     def to_html(self) -> str:
+        if self.total_rows == 0 or not len(self.frame.columns):  # never an empty table: say why instead
+            return f'<p class="table-note">{_escape(self.empty or "Nothing to show here for this run.")}</p>'
         frame = self.frame
         styler = frame.style.hide(axis="index").set_uuid(f"t{next(_COUNTER)}")
         for column in frame.columns:
@@ -159,7 +163,11 @@ class Table:
         if self.note:
             notes.append(_escape(self.note))
         foot = "".join(f'<p class="table-note">{n}</p>' for n in notes)
-        return f'<div class="table-wrap">{html}</div>{foot}'
+        out = f'<div class="table-wrap">{html}</div>{foot}'
+        if self.collapsed:
+            out = (f'<details class="table-details"><summary style="cursor:pointer;padding:4px 0">{_escape(self.collapsed)}'
+                   f"</summary>{out}</details>")
+        return out
 
     def _repr_html_(self) -> str:
         return self.to_html()
@@ -181,6 +189,8 @@ def table(
     csv: str | None = None,
     caption: str | None = None,
     note: str | None = None,
+    collapsed: str | None = None,
+    empty: str | None = None,
 ) -> Table:
     """A DataFrame as a page table.
 
@@ -198,6 +208,12 @@ def table(
         Name of the file in the run's ``exports/`` that holds the full table.
     caption, note : str, optional
         Shown above / below the table (as text).
+    collapsed : str, optional
+        Show the table closed, inside a ``<details>`` whose summary line is this text (a reader
+        opens it with a click; the page stays short).
+    empty : str, optional
+        The sentence shown instead of a table with no rows (default: a generic one). A page never
+        shows an empty table.
 
     Returns
     -------
@@ -225,7 +241,7 @@ def table(
     shown = data.head(max_rows)
     kinds = {c: (kinds or {}).get(c) or kind_for(c, data[c]) for c in data.columns}
     labels = {c: (labels or {}).get(c) or label_for(c) for c in data.columns}
-    return Table(shown, kinds, labels, total, csv, caption, note)
+    return Table(shown, kinds, labels, total, csv, caption, note, collapsed, empty)
 
 
 def _is_default_index(index: pd.Index) -> bool:
