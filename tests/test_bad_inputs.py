@@ -7,7 +7,8 @@ Each case is a small data set (a valid base with one thing wrong) and an expecte
   the file, column or config key and says how to fix it; errors that only the data rows reveal
   are raised by the preparation itself (``via="prepare"``), where the CLI adds nothing. Nothing
   is left behind that looks like prepared data: no ledger, no run folder.
-* ``kept``: the data are prepared into a run folder; kept + set aside = rows in the input file
+* ``kept``: ``analysis check`` passes (exit 0, nothing on stderr), then the data are prepared
+  into a run folder; kept + set aside = rows in the input file
   for every table (counted without pandas, by each format's own reader), the set-aside rows are
   written to ``set_aside/<table>.csv`` with a reason, and the expected reasons are counted.
 
@@ -877,6 +878,10 @@ def test_bad_input(case: Case, tmp_path: Path, capsys) -> None:
         assert_one_clear_error(message, case.message)
         return
 
+    # usable data pass `analysis check` (exit 0, nothing on stderr: remarks are warnings on stdout)
+    code = cli.main(["check", "--config", str(config_path)])
+    out = capsys.readouterr()
+    assert code == 0 and out.err == "", out.out + out.err
     cfg = load_config(config_path)
     run_dir = tmp_path / "run"
     folder = io.RunFolder(run_dir)
