@@ -1,12 +1,14 @@
-"""Command line: ``analysis run``, ``check``, ``sample`` and ``pdf``."""
+"""Command line: ``analysis run``, ``score``, ``check``, ``sample`` and ``pdf``."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from .config import PROJECT_ROOT, ConfigError
@@ -24,8 +26,19 @@ def _unexpected(exc: Exception) -> int:
     return 3
 
 
+@contextlib.contextmanager
+def _quiet_imports() -> Iterator[None]:
+    """Keep library import-time warnings (e.g. an optional backend's version notice) off stderr,
+    which carries only our sentences."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        yield
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .runner import RunError, run
+    with _quiet_imports():
+        from .runner import RunError, run
 
     try:
         run(args.config, run_id=args.run_id, only=args.only, reports_dir=args.reports_dir)
@@ -59,8 +72,9 @@ def check(config: str | Path, echo: Callable[[str], None] = print) -> None:
     from .config import load_config
 
     cfg = load_config(config)  # config, YAML and notebook parameters: fails before pandas loads
-    from . import contract, io
-    from .runner import check_injection, discover_notebooks, notebook_run_parameters
+    with _quiet_imports():
+        from . import contract, io
+        from .runner import check_injection, discover_notebooks, notebook_run_parameters
 
     for nb in discover_notebooks():
         check_injection(nb.stem, notebook_run_parameters(cfg, nb, Path("run")))
@@ -73,6 +87,25 @@ def check(config: str | Path, echo: Callable[[str], None] = print) -> None:
         echo(f"{table}: {len(found.files)} file(s) ({', '.join(kinds)}); mapped {found.mapping}")
         for note, _ in found.notes:
             echo(f"  warning: {note}.")
+
+
+def _cmd_score(args: argparse.Namespace) -> int:
+    from .runner import RunError, score
+
+    try:
+        score(args.config, args.model_run, run_id=args.run_id, reports_dir=args.reports_dir, jobs=args.jobs)
+    except (ConfigError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except RunError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"error: {exc.filename or ''}: {exc.strerror or exc}. Check the path and its permissions.", file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001 - one sentence instead of a traceback
+        return _unexpected(exc)
+    return 0
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
@@ -125,6 +158,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="notebooks run side by side (default: the machine's cores, at most 4; 1 = one after another)")
     p_run.add_argument("--reports-dir", default=str(PROJECT_ROOT / "reports"), help=argparse.SUPPRESS)
     p_run.set_defaults(func=_cmd_run)
+
+    p_score = sub.add_parser("score", help="label a config's customers with another run's saved models (no refit) and compare")
+    p_score.add_argument("--model-run", required=True, metavar="RUN_ID", help="run id under reports/ (or a run folder) whose saved models score the data")
+    p_score.add_argument("--config", required=True, help="config of the data to score, e.g. config/online_retail_2011.yaml")
+    p_score.add_argument("--run-id", default=None, help="folder name under reports/ (default <config name>-<UTC time>)")
+    p_score.add_argument("--jobs", type=int, default=None, metavar="N", help="pages run side by side (default: cores, at most 4)")
+    p_score.add_argument("--reports-dir", default=str(PROJECT_ROOT / "reports"), help=argparse.SUPPRESS)
+    p_score.set_defaults(func=_cmd_score)
 
     p_check = sub.add_parser("check", help="validate a config and its column mapping without running anything")
     p_check.add_argument("--config", required=True)
