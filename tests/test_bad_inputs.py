@@ -128,6 +128,8 @@ class Case:
     config_suffix: str = ""
     #: For ``via="run"``: a pattern the failed data-prep page must show.
     page: str = ""
+    #: For ``via="run"``: a run id the runner must refuse before it starts (exit 2, nothing written).
+    run_id: str | None = None
 
 
 def _merge(base: dict, over: dict) -> dict:
@@ -433,6 +435,26 @@ def _survey_row_numbers(prepared: contract.Prepared, run_dir: Path) -> None:
 def _duplicate_unused(prepared: contract.Prepared, run_dir: Path) -> None:
     assert prepared.tables["transactions"]["amount"].sum() == pytest.approx(929.7)
 
+
+
+FORMULA = '=HYPERLINK("https://evil.example/x","Click me")'
+
+
+def _formula_neutralised(prepared: contract.Prepared, run_dir: Path) -> None:
+    text = (run_dir / "set_aside" / "transactions.csv").read_text(encoding="utf-8")
+    assert "'=HYPERLINK(" in text, "the set-aside row keeps the value, as text a spreadsheet will not run"
+    cells = [cell for row in csv.reader(_io.StringIO(text)) for cell in row]
+    assert not [c for c in cells if c.startswith(("=", "+", "@")) or (c.startswith("-") and not re.fullmatch(r"-[\d.]+", c))]
+
+
+def _no_pii_written(prepared: contract.Prepared, run_dir: Path) -> None:
+    written = [p for p in run_dir.rglob("*") if p.is_file()]
+    for path in written:
+        raw = path.read_bytes()
+        for secret in (b"@example.com", b"Ann Lee", b"Bob Ray", b"555-01", b"Rue de Rivoli"):
+            assert secret not in raw, f"{path.relative_to(run_dir)} holds {secret!r}"
+    aside = pd.read_csv(run_dir / "set_aside" / "customers.csv", dtype=str)
+    assert list(aside["source_row"]) == ["7", "8"] and set(aside["reason"]) == {"duplicate_customer_id", "missing_customer_id"}
 
 
 CASES: list[Case] = [
@@ -749,6 +771,20 @@ CASES: list[Case] = [
          message=(r"sources\.transactions\.customer_id_from: row numbers can stand in for the id of a customer or survey table only",)),
     Case("row_numbered_customers_with_transactions", "error", via="check", config={"sources": {"customers": {"customer_id_from": "row_number"}}},
          message=(r"sources\.customers\.customer_id_from is row_number, but the transactions name customers by their own ids",)),
+    # ==== items 1, 2 and 4 in the battery's style: personal data, formulas, run ids =================
+    Case("pii_in_set_aside_rows", "kept", extra=_no_pii_written,
+         files={"customers.csv": with_lines(CUSTOMERS.replace(",city\n", ",city,Email Address,street\n", 1).replace("\n", ",x@example.com,Rue de Rivoli 1\n")
+                                            .replace(",city,Email Address,street,x@example.com,Rue de Rivoli 1", ",city,Email Address,street"),
+                                            "C001,Ann Lee,ann@example.com,555-0101,34,F,France,Paris,ann2@example.com,Rue de Rivoli 2",
+                                            ",Bob Ray,bob@example.com,555-0102,51,M,France,Lyon,bob2@example.com,Rue de Rivoli 3")},
+         ledger={("customers", ""): 6, ("customers", "duplicate_customer_id"): 1, ("customers", "missing_customer_id"): 1}),
+    Case("formula_in_a_set_aside_row", "kept", extra=_formula_neutralised,
+         files={"transactions.csv": with_lines(TRANSACTIONS, f'C001,F1,2024-02-01,P9,"{FORMULA.replace(chr(34), chr(34) * 2)}",@SUM(A1),1,lots')},
+         ledger={("transactions", ""): 14, ("transactions", "unparseable_amount"): 1}),
+    Case("run_id_latest", "error", via="run", run_id="latest",
+         message=(r"--run-id 'latest' is reserved: reports/latest always points at the newest complete run",)),
+    Case("run_id_with_a_line_break", "error", via="run", run_id="nightly\n",
+         message=(r"--run-id 'nightly\\n' contains a control character \(a line break, U\+000A\)",)),
 ]
 
 CASES_BY_ID = {case.id: case for case in CASES}
@@ -856,6 +892,12 @@ def test_bad_input(case: Case, tmp_path: Path, capsys) -> None:
             message = out.err
             assert message.startswith("error: "), message
             assert _files_in(tmp_path) == before, "check writes nothing"
+        elif case.via == "run" and case.run_id is not None:
+            reports = tmp_path / "reports"
+            proc = _cli("run", "--config", str(config_path), "--run-id", case.run_id, "--only", "00_data_prep", "--reports-dir", str(reports))
+            assert proc.returncode == 2, proc.stdout + proc.stderr
+            message = proc.stderr
+            assert not reports.exists() or not any(p.name != ".staging" for p in reports.iterdir()), "a refused run writes nothing"
         elif case.via == "run":
             reports = tmp_path / "reports"
             proc = _cli("run", "--config", str(config_path), "--run-id", case.id, "--only", "00_data_prep", "--reports-dir", str(reports))
