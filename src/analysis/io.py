@@ -224,6 +224,8 @@ def _sniff(path: str) -> FileKind:
             raise _NotReadable("a damaged zip archive") from None
         if "xl/workbook.xml" in names:
             return FileKind("excel")
+        if any(n.startswith("xl/") for n in names):
+            raise _NotReadable("an Excel binary workbook (.xlsb); save it as .xlsx or CSV")
         if "mimetype" in names or "word/document.xml" in names:
             raise _NotReadable("an OpenDocument or Word file, not a table Clientele reads; save it as .xlsx or CSV")
         if len(names) != 1:
