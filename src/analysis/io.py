@@ -619,12 +619,11 @@ _WHO_WORDS = {"customer", "customers", "cust", "client", "member", "user", "acco
 def id_candidates(sample: pd.DataFrame, table: str) -> list[str]:
     """Columns of a source sample that could hold the customer id, best first.
 
-    Only id-like columns qualify: filled on (nearly) every row and, in a customer or survey
-    table, distinct on (nearly) every row (numbers only under a name that says id), never free
-    text, decimals or dates; in transactions
-    and events, where a customer repeats, a column whose name says it identifies a customer and
-    that has many distinct values. A genre (``'Comedy'``) or a campaign outcome (``'poutcome'``)
-    never qualifies.
+    Only id-like columns qualify, filled on (nearly) every row and never free text, decimals or
+    dates. In a customer or survey table: distinct on (nearly) every row, and numbers only under
+    a name that says id. In transactions and events, where a customer repeats: a column whose
+    name says it identifies a customer. A genre (``'Comedy'``) or a campaign outcome
+    (``'poutcome'``) never qualifies.
     """
     per_row = table in ("customers", "survey")
     scored: list[tuple[int, float, str]] = []
