@@ -75,7 +75,9 @@ _LAYOUT_JS = """() => {
   const tables = [...document.querySelectorAll('table')].map(t => {
     const r = t.getBoundingClientRect();
     return {right: r.right, fits: r.right <= vw + 1, scrolls: scrollsX(t), width: t.scrollWidth}; });
-  return {innerWidth: vw, scrollWidth: document.documentElement.scrollWidth, cards: cards, tables: tables};
+  const details = [...document.querySelectorAll('details')];
+  return {innerWidth: vw, scrollWidth: document.documentElement.scrollWidth, height: document.documentElement.scrollHeight,
+          cards: cards, tables: tables, details: details.length, openDetails: details.filter(d => d.open).length};
 }"""
 
 
@@ -214,9 +216,63 @@ def test_pages_fit_a_phone(browser, sample_pages):
         problems += [f"{name}: table {i} ({t['width']} px) overflows the page instead of scrolling in its box"
                      for i, t in enumerate(layout["tables"]) if not (t["fits"] or t["scrolls"])]
         problems += [f"{name}: {e}" for e in v.console_errors + v.dialogs]
+        if layout["details"]:  # and with its collapsed sections opened
+            problems += _overflows(f"{name} (sections opened)", layout_of(browser, run / name, PHONE, open_details=True))
     assert not problems, "\n".join(problems)
     if not any(MOBILE_PAGES.search(n) for n in visits):
         pytest.skip("no personas or clienteling page in this run yet: checked index.html only")
+
+
+#: The tallest the personas page may be at 1280 px with its sections collapsed (issue 14).
+PERSONAS_MAX_HEIGHT = 8_000
+
+
+def layout_of(browser, path: Path, viewport: dict, *, open_details: bool = False) -> dict:
+    """The page's layout (:data:`_LAYOUT_JS`), optionally after opening every ``<details>``."""
+    context = browser.new_context(viewport=viewport)
+    try:
+        page = context.new_page()
+        page.goto(path.resolve().as_uri(), wait_until="load", timeout=60_000)
+        if open_details:
+            page.evaluate("() => document.querySelectorAll('details').forEach(d => { d.open = true; })")
+        return page.evaluate(_LAYOUT_JS)
+    finally:
+        context.close()
+
+
+def _overflows(name: str, layout: dict) -> list[str]:
+    problems = [f"{name}: table {i} ({t['width']} px) overflows the page instead of scrolling in its box"
+                for i, t in enumerate(layout["tables"]) if not (t["fits"] or t["scrolls"])]
+    problems += [f"{name}: card '{c['text']}' spans {c['left']:.0f}..{c['right']:.0f} px"
+                 for c in layout["cards"] if c["left"] < -1 or c["right"] > layout["innerWidth"] + 1]
+    if layout["scrollWidth"] > layout["innerWidth"] + 1:
+        problems.append(f"{name}: document is {layout['scrollWidth']} px wide at a {layout['innerWidth']} px viewport")
+    return problems
+
+
+def test_personas_page_is_short_at_desktop_width(browser, sample_pages):
+    """At 1280 px the personas page is at most 8,000 px tall with its sections collapsed, and
+    opened, every table fits or scrolls inside its own box."""
+    run, visits = sample_pages
+    name = "20_personas.html"
+    assert name in visits, f"no personas page in the sample run: {sorted(visits)}"
+    collapsed = layout_of(browser, run / name, DESKTOP)
+    print(f"{name}: {collapsed['height']} px tall at {DESKTOP['width']} px, {collapsed['details']} collapsed sections")
+    assert collapsed["details"] >= 5 and collapsed["openDetails"] == 0, collapsed["details"]
+    assert collapsed["height"] <= PERSONAS_MAX_HEIGHT, f"{name} is {collapsed['height']} px tall at 1280 px"
+    opened = layout_of(browser, run / name, DESKTOP, open_details=True)
+    assert opened["height"] > collapsed["height"] + 2_000, "opening the sections shows the per-basis cards"
+    assert len(opened["tables"]) >= 5, "the lead rule, grid, cross-tab, target group, allocation and playbook tables"
+    assert not _overflows(name, collapsed) + _overflows(name, opened)
+
+
+def test_every_table_fits_or_scrolls_at_desktop_width(browser, sample_pages):
+    """At 1280 px, on every page (collapsed sections opened): a wide table scrolls inside its own box."""
+    run, visits = sample_pages
+    problems = []
+    for name in visits:
+        problems += _overflows(name, layout_of(browser, run / name, DESKTOP, open_details=True))
+    assert not problems, "\n".join(problems)
 
 
 # ------------------------------------------------------------------------------------------

@@ -59,27 +59,46 @@ from .combined import (
     top_target_group,
     value_grid,
 )
+from .lead import (
+    MAX_LEAD,
+    MIN_LEAD,
+    LeadChoice,
+    choose_lead,
+    count_sentence,
+    exports_sentence,
+    lead_candidates,
+    lead_lines,
+    lead_personas,
+    persona_counts,
+    rule_sentence,
+    value_spread,
+)
 from .narrative import describe_personas, fmt_num, fmt_pct, fmt_times, fmt_value, personas_frame
 from .playbook import (
     Playbook,
     load_playbook,
     match_playbook,
     parse_playbook,
+    playbook_sentence,
     playbook_table,
     unknown_attributes,
 )
 from .population import Population, Segmentation, add_segmentation, build_population, spend_tiers
 from .profiles import PROFILE_COLUMNS, benjamini_hochberg, profile_segments, segment_summary, typical_member
 from .render import (
+    card_anchors,
     card_sections,
     cards_html,
     cards_markdown,
     glossary_markdown,
+    lead_cards,
+    lead_html,
     md_escape,
     write_markdown_export,
 )
 from .summary import (
     allocation_headline,
+    crosstab_headline,
     executive_summary,
     grid_headline,
     primary_segmentation,
@@ -90,9 +109,14 @@ from .summary import (
 from .vocabulary import AttributeInfo, Vocabulary
 
 __all__ = [
+    "ACTION_KINDS",
+    "ACTION_LABELS",
+    "MAX_LEAD",
+    "MIN_LEAD",
     "OTHER_CUSTOMERS",
     "PROFILE_COLUMNS",
     "AttributeInfo",
+    "LeadChoice",
     "PersonaBook",
     "Playbook",
     "Population",
@@ -103,19 +127,24 @@ __all__ = [
     "benjamini_hochberg",
     "build_personas",
     "build_population",
+    "card_anchors",
     "card_sections",
     "cards_html",
     "cards_markdown",
     "caveat",
     "check_profilable",
+    "choose_lead",
     "conditions_from_row",
+    "count_sentence",
     "crosstab",
     "crosstab_defaults",
+    "crosstab_headline",
     "default_grid_columns",
     "default_target_bases",
     "describe_personas",
     "executive_summary",
     "expand_inputs",
+    "exports_sentence",
     "fmt_num",
     "fmt_pct",
     "fmt_times",
@@ -123,16 +152,24 @@ __all__ = [
     "glossary_markdown",
     "grid_headline",
     "grid_matrix",
+    "lead_candidates",
+    "lead_cards",
+    "lead_html",
+    "lead_lines",
+    "lead_personas",
     "lead_segmentation",
     "load_playbook",
     "match_playbook",
     "md_escape",
     "parse_playbook",
+    "persona_counts",
     "personas_frame",
+    "playbook_sentence",
     "playbook_table",
     "primary_segmentation",
     "profile_segments",
     "resource_allocation",
+    "rule_sentence",
     "segment_summary",
     "segmentation_inputs",
     "segmentation_verdicts",
@@ -145,6 +182,7 @@ __all__ = [
     "typical_member",
     "unknown_attributes",
     "value_grid",
+    "value_spread",
     "verdict_lines",
     "with_verdicts",
     "write_markdown_export",
@@ -154,6 +192,8 @@ ACTION_LABELS = {
     "channel": "Channel", "offer": "Offer", "tone": "Message tone", "frequency": "Contact frequency",
     "budget_priority": "Budget priority",
 }
+#: How a page table shows the action columns: as text (``frequency`` here is how often to make contact, not orders).
+ACTION_KINDS = dict.fromkeys(ACTION_LABELS, "text")
 
 
 @dataclass

@@ -171,7 +171,7 @@ def target_groups(population: Population, by: list[str] | None = None, *, min_si
     if not by:
         return pd.DataFrame(columns=["name", "customers", "customers_share"])
     cells = _cells(population, by, min_size)
-    cells = cells[~cells["suppressed"]].drop(columns="suppressed")
+    cells = cells[~cells["suppressed"] & ~_whole_segments(population, cells, by)].drop(columns="suppressed")
     # str.cat works on an empty frame too (every cell below min_size), unlike a row-wise join
     names = cells[by[0]].astype(str)
     for col in by[1:]:
@@ -185,6 +185,16 @@ def target_groups(population: Population, by: list[str] | None = None, *, min_si
     cells = cells.head(top).reset_index(drop=True)
     cells.attrs["by"] = by
     return cells
+
+
+def _whole_segments(population: Population, cells: pd.DataFrame, by: list[str]) -> pd.Series:
+    """Cells that hold every customer of one of their segments: a group that only repeats a persona
+    the page already shows (e.g. all of "Top 1%" falls in one demographic segment)."""
+    whole = pd.Series(False, index=cells.index)
+    for col in by:
+        sizes = population.frame[col].value_counts()
+        whole |= cells["customers"].to_numpy() == cells[col].map(sizes).to_numpy()
+    return whole
 
 
 def conditions_from_row(row: pd.Series, by: list[str]) -> dict[str, list[str]]:
@@ -201,12 +211,16 @@ def top_target_group(groups: pd.DataFrame) -> dict[str, dict[str, list[str]]]:
 
 
 def crosstab_defaults(population: Population) -> tuple[str | None, str | None]:
-    """Two bases to cross-tabulate: descriptive ones (demographic, geographic, psychographic) first."""
+    """Two bases to cross-tabulate: descriptive ones (demographic, geographic, psychographic) first,
+    never the pair the value grid already crosses (:func:`default_grid_columns`); (None, None) when
+    no other pair exists, so a page never shows the same cross twice."""
     value, behavior, descriptive = _roles()
     order = [*descriptive, *behavior, *value]
     supported = _supported(population)
     segs = [c for c in order if c in supported] + [c for c in supported if c not in order]
-    return (segs[0], segs[1]) if len(segs) >= 2 else (None, None)
+    grid = set(default_grid_columns(population))
+    pairs = [(a, b) for i, a in enumerate(segs) for b in segs[i + 1:] if {a, b} != grid]
+    return pairs[0] if pairs else (None, None)
 
 
 def target_group_labels(population: Population, groups: dict[str, dict[str, Any]]) -> pd.Series:

@@ -52,13 +52,18 @@ LAPSING = "lapsing"
 TENURE_FAMILY, RECENCY_FAMILY = "tenure", "recency"
 
 
+def _unsigned_zero(text: str) -> str:
+    """Drop the sign of a number that rounds to zero ("-0", "-0.00%"): a rounding artefact, not a value."""
+    return text[1:] if text.startswith("-") and not any(ch in "123456789" for ch in text) else text
+
+
 def fmt_pct(share: float) -> str:
     """A share (0..1) as a percentage: whole percents, one decimal below 1% and above 99%.
 
     Examples
     --------
-    >>> [fmt_pct(x) for x in (0.6666, 0.004, 0.997, 1.0, 0.0)]
-    ['67%', '0.4%', '99.7%', '100%', '0%']
+    >>> [fmt_pct(x) for x in (0.6666, 0.004, 0.997, 1.0, 0.0, -0.000001)]
+    ['67%', '0.4%', '99.7%', '100%', '0%', '0.0%']
     """
     if share is None or (isinstance(share, float) and math.isnan(share)):
         return "n/a"
@@ -67,8 +72,8 @@ def fmt_pct(share: float) -> str:
         text = f"{pct:.1f}"
         if text in ("1.0", "100.0"):
             text = f"{pct:.2f}"
-        return f"{text}%"
-    return f"{pct:.0f}%"
+        return _unsigned_zero(f"{text}%")
+    return _unsigned_zero(f"{pct:.0f}%")
 
 
 def fmt_num(value: float) -> str:
@@ -76,8 +81,8 @@ def fmt_num(value: float) -> str:
 
     Examples
     --------
-    >>> [fmt_num(x) for x in (142731.9, 445.8, 43.03, 18.54, 0.818, 2.0)]
-    ['142,732', '446', '43', '18.5', '0.82', '2']
+    >>> [fmt_num(x) for x in (142731.9, 445.8, 43.03, 18.54, 0.818, 2.0, -0.001)]
+    ['142,732', '446', '43', '18.5', '0.82', '2', '0']
     """
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
@@ -89,7 +94,7 @@ def fmt_num(value: float) -> str:
         text = f"{v:.1f}"
     else:
         text = f"{v:.2f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
+    return _unsigned_zero(text.rstrip("0").rstrip(".") if "." in text else text)
 
 
 def fmt_value(value: float, format: str = "number") -> str:
@@ -108,7 +113,7 @@ def fmt_times(ratio: float) -> str:
     if ratio is None or (isinstance(ratio, float) and math.isnan(ratio)):
         return "n/a"
     r = float(ratio)
-    return f"{r:.0f}" if abs(r) >= 10 else (f"{r:.1f}" if abs(r) >= 1 else f"{r:.2f}")
+    return _unsigned_zero(f"{r:.0f}" if abs(r) >= 10 else (f"{r:.1f}" if abs(r) >= 1 else f"{r:.2f}"))
 
 
 def _lower_first(text: str) -> str:

@@ -22,7 +22,8 @@ from typing import Any
 import pandas as pd
 
 from .. import io
-from ..config import ConfigError
+from ..config import PROJECT_ROOT, ConfigError
+from ..text import literal
 from .vocabulary import word_match
 
 DEFAULT_ACTIONS = ("channel", "offer", "tone", "frequency", "budget_priority")
@@ -142,9 +143,20 @@ def _check_condition(cond: dict[str, Any], where: str) -> None:
 
 
 def load_playbook(path: str | Path | None = None) -> Playbook:
-    """The package playbook, or a user's YAML file given by ``path`` (empty = default)."""
+    """The package playbook, or a user's YAML file given by ``path`` (empty = default).
+
+    Its ``source`` names the file as a page may show it: relative to the project when inside it,
+    else by file name (never where a machine keeps its files).
+    """
     spec = io.read_yaml(path or None, "playbook.yaml")
-    return parse_playbook(spec, source=str(path) if path else "analysis/data/playbook.yaml (package default)")
+    return parse_playbook(spec, source=_display_path(Path(path)) if path else "analysis/data/playbook.yaml (package default)")
+
+
+def _display_path(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(PROJECT_ROOT))
+    except ValueError:
+        return path.name
 
 
 def persona_facts(profiles: pd.DataFrame, records: list[dict[str, Any]], modal_share: float = 0.5,
@@ -305,6 +317,17 @@ def unknown_attributes(playbook: Playbook, known: set[str]) -> list[str]:
     for rule in playbook.rules:
         walk(rule.when)
     return sorted(found)
+
+
+def playbook_sentence(playbook: Playbook, known: set[str]) -> str:
+    """Markdown for the page: where the playbook comes from and the conditions this run cannot meet.
+
+    File and attribute names are literal text (a glob such as ``factor_*eco*`` is not emphasis).
+    """
+    missing = unknown_attributes(playbook, known)
+    names = ", ".join(literal(name) for name in missing) if missing else "none"
+    return (f"Playbook: {literal(playbook.source)}. Conditions on attributes this run does not have (never true "
+            f"here): {names}.")
 
 
 def _describe_condition(cond: dict[str, Any]) -> str:

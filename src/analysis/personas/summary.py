@@ -14,17 +14,28 @@ import pandas as pd
 
 from ..segment.value import budget_shares, value_at_risk
 from ..templating import render_template
+from .bases import lead_segmentation
+from .lead import LeadChoice, count_sentence, lead_lines, lead_personas, persona_counts
 from .narrative import fmt_pct
 
 if TYPE_CHECKING:  # pragma: no cover
     from . import PersonaBook
 
 
-def primary_segmentation(book: PersonaBook, preferred: str = "") -> str | None:
-    """The segmentation the summary leads with: ``preferred`` if present, else the first in book order."""
+def primary_segmentation(book: PersonaBook, preferred: str | None = "") -> str | None:
+    """The segmentation the summary and the budget split lead with.
+
+    ``preferred`` (the lead segmentation) if the book has it and it is not the combined target
+    groups (they do not cover every customer, so they cannot share out a budget); else the first
+    whose split the data support (:func:`~analysis.personas.bases.lead_segmentation`); else the
+    first in book order.
+    """
     cols = list(dict.fromkeys(r["segmentation"] for r in book.records if r["segmentation"] != "target_group"))
     if preferred and preferred in cols:
         return preferred
+    supported = lead_segmentation(book.population)
+    if supported in cols:
+        return supported
     return cols[0] if cols else None
 
 
@@ -105,28 +116,46 @@ def grid_headline(grid: pd.DataFrame) -> str:
     return f"{top[rows]} / {top[cols]} holds {what} with {fmt_pct(top['customers_share'])} of customers"
 
 
+def crosstab_headline(cross: pd.DataFrame) -> str:
+    """One sentence for the cross-tab of two bases; says why there is none when it is empty."""
+    if cross.empty or cross.attrs.get("rows") is None:
+        return ("No other pair of segmentations to cross: this run has fewer than two segmentations the data support "
+                "besides the pair the grid above shows.")
+    rows, cols = cross.attrs["rows"], cross.attrs["columns"]
+    return f"Customers per cell of {rows.replace('_', ' ')} and {cols.replace('_', ' ')}."
+
+
 def executive_summary(
     book: PersonaBook,
     *,
     primary: str | None = None,
     groups: pd.DataFrame | None = None,
     allocation: pd.DataFrame | None = None,
+    lead: LeadChoice | None = None,
 ) -> dict[str, Any]:
-    """A handful of plain sentences for the top of the page and the run's index (``title``, ``lines``)."""
+    """A handful of plain sentences for the top of the page and the run's index (``title``, ``lines``).
+
+    The first line counts the personas as the page and ``exports/personas.csv`` do
+    (:func:`~analysis.personas.lead.count_sentence`); with ``lead``, the lead personas follow
+    (:func:`~analysis.personas.lead.lead_lines`) and the summary carries ``lead`` (their names)
+    and ``counts``.
+    """
     lines: list[str] = []
     recs = [r for r in book.records if r["segmentation"] != "target_group"]
     if not recs:
-        return {"title": "Personas", "lines": ["No segments in this run yet: run the segmentation pages first."]}
-    segs = list(dict.fromkeys(r["segmentation"] for r in recs))
-    labels = [book.population.segmentations[s].label if s in book.population.segmentations else s for s in segs]
-    small = [r for r in recs if r["suppressed"]]
-    line = f"{len(recs)} personas from {len(segs)} segmentation(s): {', '.join(labels)}."
+        return {"title": "Personas", "lines": ["No segments in this run yet: run the segmentation pages first."],
+                "counts": persona_counts(book), "lead": []}
+    small = [r for r in book.records if r["suppressed"]]
+    line = count_sentence(book, labels=True)
     if small:
-        line += f" {len(small)} segment(s) have fewer than {book.min_size} customers and are not profiled in detail."
+        line += f" {len(small)} of them have fewer than {book.min_size} customers and are not profiled in detail."
     lines.append(line)
+    lead_set = lead_personas(book, lead) if lead is not None else []
+    if lead is not None:
+        lines.extend(lead_lines(lead, lead_set))
     primary = primary or primary_segmentation(book)
     prim = [r for r in recs if r["segmentation"] == primary and r["value_share"] is not None]
-    if prim:
+    if prim and not (lead_set and lead_set[0]["segmentation"] == primary):  # the lead lines already say it
         top = max(prim, key=lambda r: r["value_share"])
         lines.append(
             f"Value concentrates in \u201c{top['name']}\u201d ({top['segment']}): {fmt_pct(top['customers_share'])} of customers, "
@@ -153,7 +182,7 @@ def executive_summary(
         lines.append("Suggested budget split: " + "; ".join(parts) + ".")
     if book.population.notes:
         lines.extend(book.population.notes)
-    return {"title": "Personas", "lines": lines}
+    return {"title": "Personas", "lines": lines, "counts": persona_counts(book), "lead": [r["name"] for r in lead_set]}
 
 
 def summary_html(summary: dict[str, Any]) -> str:
