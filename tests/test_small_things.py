@@ -47,3 +47,109 @@ def test_a_config_outside_the_project_shows_by_file_name_only(tmp_path):
     assert outside.display_path() == "run.yaml" and str(tmp_path) not in outside.display_path()
     inside = RunConfig.model_construct(config_path=PROJECT_ROOT / "config" / "sample.yaml")
     assert inside.display_path() == "config/sample.yaml"
+
+
+# ---------------------------------------------------------------------------------------------
+# numbers as a reader writes them
+# ---------------------------------------------------------------------------------------------
+
+
+def test_no_negative_zero_and_no_long_percentages_in_persona_words():
+    from analysis.personas import fmt_num, fmt_pct, fmt_times
+    from analysis.tables import table
+
+    assert [fmt_num(v) for v in (-0.001, -0.0, -0.004)] == ["0", "0", "0"]
+    assert fmt_num(-1.07) == "-1.07" and fmt_num(-0.5) == "-0.5"
+    assert fmt_times(-0.001) == "0.00" and fmt_pct(-0.001) == "-0.1%" and fmt_pct(-0.000001) == "0.0%"
+    assert fmt_pct(0.029703) == "3%" and fmt_pct(0.0029703) == "0.3%"
+    html = table(pd.DataFrame({"customers_pct": [2.9703], "median_recency_days": [-0.2]})).to_html()
+    assert "3.0%" in html and "2.97" not in html and ">-0<" not in html
+
+
+def test_a_persona_narrative_never_reads_minus_zero():
+    """A factor score whose overall mean is -0.0003 reads "vs 0 overall", never "vs -0 overall"."""
+    from analysis import personas
+
+    rng = np.random.default_rng(2)
+    n = 400
+    ids = [f"c{i:03d}" for i in range(n)]
+    segment = np.where(np.arange(n) < 200, "Keen", "Calm")
+    score = np.where(segment == "Keen", 1.0, -1.0) + rng.normal(0, 0.3, n)
+    score -= score.mean() + 0.0003  # centred like a factor score, a hair below zero
+    labels = {"psychographic": pd.DataFrame({"customer_id": ids, "psychographic_segment": segment,
+                                             "factor_social_status": score})}
+    book = personas.build_personas(personas.build_population(labels=labels), min_size=30)
+    text = " ".join(r["narrative"] + " " + " ".join(t["text"] for t in r["definition"] + r["traits"]) for r in book.records)
+    assert "vs 0 overall" in text and not re.search(r"(?<![\w.])-0(?![\d.])", text), text
+
+
+# ---------------------------------------------------------------------------------------------
+# runs without a second basis or without purchases
+# ---------------------------------------------------------------------------------------------
+
+
+def test_an_empty_cross_tab_is_a_sentence_not_an_empty_table():
+    from analysis import personas
+    from analysis.tables import table
+
+    ids = [f"c{i:03d}" for i in range(300)]
+    labels = {"demographic": pd.DataFrame({"customer_id": ids, "demographic_segment": np.array(["A", "B", "C"])[np.arange(300) % 3]})}
+    pop = personas.build_population(pd.DataFrame({"customer_id": ids, "age": np.linspace(20, 70, 300)}), labels=labels)
+    cross = personas.crosstab(pop)
+    assert cross.empty
+    html = table(personas.grid_matrix(cross, "customers"), empty=personas.crosstab_headline(cross)).to_html()
+    assert "<table" not in html and "No other pair of segmentations to cross" in html
+    groups = personas.target_groups(pop)
+    assert groups.empty and "<table" not in table(groups, empty="No target groups.").to_html()
+    assert "<table" not in table(pd.DataFrame(columns=["customers"])).to_html()
+
+
+def test_the_cross_tab_never_repeats_the_value_grid():
+    """With two segmentations (demographic and spend tiers) the grid crosses them; the cross-tab does not again."""
+    from analysis import personas
+
+    n = 300
+    ids = [f"c{i:03d}" for i in range(n)]
+    labels = {"demographic": pd.DataFrame({"customer_id": ids, "demographic_segment": np.array(["A", "B", "C"])[np.arange(n) % 3]})}
+    pop = personas.build_population(pd.DataFrame({"customer_id": ids, "age": np.linspace(20, 70, n)}),
+                                    features=pd.DataFrame({"customer_id": ids, "total_spend": np.linspace(1, 100, n)}), labels=labels)
+    grid = personas.value_grid(pop)
+    assert {grid.attrs["rows"], grid.attrs["columns"]} == {"value_tier", "demographic_segment"}
+    assert personas.crosstab(pop).empty and personas.crosstab_defaults(pop) == (None, None)
+
+
+def test_demographic_share_chart_has_no_empty_purchase_value_legend():
+    """Notebook 10's share chart, run on profiles without purchase value (no transactions, no spend columns)."""
+    from types import SimpleNamespace
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import nbformat
+
+    from analysis import plots
+
+    from .conftest import PROJECT_ROOT
+
+    nb = nbformat.read(PROJECT_ROOT / "notebooks" / "10_demographic.ipynb", as_version=4)
+    cell = next(c.source for c in nb.cells if c.cell_type == "code" and "plots.share_bars(" in c.source)
+    for revenue, expected in (([np.nan, np.nan], ["share of customers"]), ([30.0, 70.0], ["share of customers", "share of purchase value"])):
+        profiles = pd.DataFrame({"segment": ["A", "B"], "customers_pct": [60.0, 40.0], "revenue_pct": revenue})
+        exec(cell, {"plots": plots, "result": SimpleNamespace(profiles=profiles)})  # noqa: S102 - the notebook's own cell
+        legend = plt.gca().get_legend()
+        assert [t.get_text() for t in legend.get_texts()] == expected
+        plt.close("all")
+
+
+def test_a_users_playbook_is_named_without_the_machines_path(tmp_path):
+    from analysis import personas
+    from analysis.config import PROJECT_ROOT
+
+    path = tmp_path / "deep" / "my_playbook.yaml"
+    path.parent.mkdir()
+    path.write_text((PROJECT_ROOT / "src" / "analysis" / "data" / "playbook.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    book = personas.load_playbook(path)
+    assert book.source == "my_playbook.yaml"
+    sentence = personas.playbook_sentence(book, {"frequency"})
+    assert str(tmp_path) not in sentence and "factor\\_\\*eco\\*" in sentence  # a glob is text, not emphasis
