@@ -148,7 +148,8 @@ def executive_summary(
     small = [r for r in book.records if r["suppressed"]]
     line = count_sentence(book, labels=True)
     if small:
-        line += f" {len(small)} of them have fewer than {book.min_size} customers and are not profiled in detail."
+        line += (f" {len(small)} of them {'has' if len(small) == 1 else 'have'} fewer than {book.min_size} customers and "
+                 f"{'is' if len(small) == 1 else 'are'} not profiled in detail.")
     lines.append(line)
     lead_set = lead_personas(book, lead) if lead is not None else []
     if lead is not None:
