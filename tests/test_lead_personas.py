@@ -187,3 +187,46 @@ def test_lead_rule_evidence_table_reads_like_a_report():
     for header in ("Segmentation", "Segments large enough to profile", "Value spread", "Qualifies to lead"):
         assert f">{header}</th>" in html, header
     assert not [h for h in re.findall(r"<th[^>]*>([^<]*)</th>", html) if tables.is_snake_case(h)]
+
+
+# ---------------------------------------------------------------------------------------------
+# the sample run: the page, the index and the exports count the same personas
+# ---------------------------------------------------------------------------------------------
+
+
+def _visible_text(path) -> str:
+    import html as html_lib
+
+    body = path.read_text(encoding="utf-8").split("<body", 1)[-1]
+    body = re.sub(r"<(style|script)\b.*?</\1>", "", body, flags=re.DOTALL)
+    return " ".join(html_lib.unescape(re.sub(r"<[^>]+>", " ", body)).split())
+
+
+@pytest.mark.slow
+def test_sample_run_counts_and_lead_set_agree_on_page_index_and_exports(sample_run):
+    import json
+
+    proc, reports = sample_run
+    run = reports / "ci-sample"
+    manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
+    status = {nb["name"]: nb["status"] for nb in manifest["notebooks"]}
+    assert status.get("20_personas") == "ok", (status, proc.stdout[-2000:])
+    summary = manifest["facts"]["summary_20_personas"]
+    counts = summary["counts"]
+    exported = pd.read_csv(run / "exports" / "personas.csv")
+    assert counts["personas"] == len(exported) == manifest["models"]["personas"]["personas"]
+    assert counts["target_groups"] == int((exported["segmentation"] == "target_group").sum())
+    page, index = _visible_text(run / "20_personas.html"), _visible_text(run / "index.html")
+    first = " ".join(summary["lines"][0].split())
+    assert first.startswith(f"{counts['personas']} personas") and first in page and first in index
+    assert [int(n) for n in re.findall(r"Wrote (\d+) personas", page)] == [counts["personas"]]
+    sections = [int(n) for n in re.findall(r"· (\d+) personas? ·", page)]
+    assert sum(sections) == counts["personas"], sections
+    lead = summary["lead"]
+    html = (run / "20_personas.html").read_text(encoding="utf-8")
+    assert personas.MIN_LEAD <= len(lead) <= personas.MAX_LEAD and html.count('class="card lead-card"') == len(lead)
+    assert manifest["models"]["personas"]["lead"] and len(manifest["models"]["personas"]["lead"]) == len(lead)
+    for name in lead:
+        assert f"\u201c{name}\u201d" in index and name in page
+    # the profile table lives in exports/, not on the page
+    assert "Q value" not in page and "rows ×" not in page and "exports/persona_profiles.csv" in page
