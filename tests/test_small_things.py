@@ -11,6 +11,7 @@ import re
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from analysis import features
 
@@ -153,3 +154,38 @@ def test_a_users_playbook_is_named_without_the_machines_path(tmp_path):
     assert book.source == "my_playbook.yaml"
     sentence = personas.playbook_sentence(book, {"frequency"})
     assert str(tmp_path) not in sentence and "factor\\_\\*eco\\*" in sentence  # a glob is text, not emphasis
+
+
+# ---------------------------------------------------------------------------------------------
+# every page of the sample run
+# ---------------------------------------------------------------------------------------------
+
+_LONG_PERCENT = re.compile(r"(?<![\d.])\d+\.\d{2,}\s?%")
+_MINUS_ZERO = re.compile(r"(?<![\w.\d-])[-\u2212]0(?:\.0+)?(?![\d.])%?")
+
+
+def number_problems(text: str) -> list[str]:
+    """Percentages with more than one decimal ("2.9703%") and signed zeros ("-0", "-0.0%") in a page's text."""
+    return [f"long percentage {m.group(0)!r}" for m in _LONG_PERCENT.finditer(text)] + [
+        f"signed zero {text[max(m.start() - 30, 0):m.end() + 10]!r}" for m in _MINUS_ZERO.finditer(text)]
+
+
+def test_the_number_scan_catches_what_it_should():
+    assert number_problems("2.9703% of customers; score -0 vs 0.33; -0.0% change") and len(
+        number_problems("2.9703% of customers; score -0 vs 0.33; -0.0% change")) == 3
+    assert number_problems("3% of customers, 0.4%, -1.07 vs 0, 2025-01-01, 18-30, x-0y, 10.5%") == []
+
+
+@pytest.mark.slow
+def test_sample_pages_show_no_long_percentages_or_signed_zeros(sample_run):
+    import html as html_lib
+
+    _, reports = sample_run
+    problems = {}
+    for page in sorted((reports / "ci-sample").glob("*.html")):
+        body = page.read_text(encoding="utf-8").split("<body", 1)[-1]
+        body = re.sub(r"<(style|script)\b.*?</\1>", "", body, flags=re.DOTALL)
+        found = number_problems(" ".join(html_lib.unescape(re.sub(r"<[^>]+>", " ", body)).split()))
+        if found:
+            problems[page.name] = found[:5]
+    assert not problems, problems
