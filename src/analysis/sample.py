@@ -60,6 +60,28 @@ __all__ = [
     "write_sample",
 ]
 
+WORLD_PATH = Path(__file__).parent / "data" / "sample_world.yaml"
+"""The world tables (planted segments, cities, survey, categories, names): data, not code."""
+
+
+def _as_tuples(value: Any) -> Any:
+    """YAML lists back to the tuples the generator was written with (dict keys and scalars unchanged)."""
+    if isinstance(value, list):
+        return tuple(_as_tuples(item) for item in value)
+    if isinstance(value, dict):
+        return {key: _as_tuples(item) for key, item in value.items()}
+    return value
+
+
+def _load_world(path: Path = WORLD_PATH) -> dict[str, Any]:
+    import yaml
+
+    with open(path, encoding="utf-8") as handle:
+        return _as_tuples(yaml.safe_load(handle))
+
+
+_WORLD = _load_world()
+
 # ---------------------------------------------------------------------------
 # Data contract
 # ---------------------------------------------------------------------------
@@ -116,134 +138,17 @@ INCOME_BANDS: dict[str, tuple[float, float]] = {
 # Demographic basis
 # ---------------------------------------------------------------------------
 
-DEMOGRAPHIC_SEGMENTS: dict[str, dict[str, Any]] = {
-    "Young urban singles": {
-        "share": 0.27,
-        "age_range": (20, 30),
-        "income_median": 35_000,
-        "children": {0: 0.93, 1: 0.07},
-        "education": {"Bachelor": 0.75, "Secondary": 0.17, "Master": 0.08},
-        "occupation": {"tech": 0.40, "student": 0.27, "service": 0.25, "teacher": 0.04, "professional": 0.04},
-        "marital_status": {"Single": 0.92, "Married": 0.06, "Divorced": 0.02},
-        "traits": {"age_band": "18-30", "marital_status": "Single", "education": "Bachelor",
-                   "occupation": "tech", "income_band": "low"},
-    },
-    "Young families": {
-        "share": 0.28,
-        "age_range": (31, 42),
-        "income_median": 65_000,
-        "children": {0: 0.02, 1: 0.10, 2: 0.55, 3: 0.33},
-        "education": {"Secondary": 0.52, "Bachelor": 0.42, "Master": 0.06},
-        "occupation": {"teacher": 0.33, "nurse": 0.30, "trades": 0.29, "service": 0.05, "tech": 0.03},
-        "marital_status": {"Married": 0.91, "Single": 0.05, "Divorced": 0.04},
-        "traits": {"age_band": "31-42", "marital_status": "Married", "education": "Secondary",
-                   "income_band": "middle"},
-    },
-    "Affluent professionals": {
-        "share": 0.20,
-        "age_range": (43, 60),
-        "income_median": 140_000,
-        "children": {0: 0.55, 1: 0.35, 2: 0.10},
-        "education": {"Master": 0.62, "Doctorate": 0.28, "Bachelor": 0.10},
-        "occupation": {"manager": 0.55, "professional": 0.38, "tech": 0.04, "teacher": 0.03},
-        "marital_status": {"Married": 0.62, "Divorced": 0.32, "Single": 0.06},
-        "traits": {"age_band": "43-60", "education": "Master", "occupation": "manager",
-                   "income_band": "high"},
-    },
-    "Retirees": {
-        "share": 0.25,
-        "age_range": (66, 85),
-        "income_median": 30_000,
-        "children": {0: 0.96, 1: 0.04},
-        "education": {"Secondary": 0.78, "Bachelor": 0.16, "Master": 0.06},
-        "occupation": {"retired": 0.93, "service": 0.04, "professional": 0.03},
-        "marital_status": {"Married": 0.55, "Widowed": 0.38, "Divorced": 0.05, "Single": 0.02},
-        "traits": {"age_band": "66+", "occupation": "retired", "education": "Secondary",
-                   "income_band": "low"},
-    },
-}
+DEMOGRAPHIC_SEGMENTS: dict[str, dict[str, Any]] = _WORLD["demographic_segments"]
 """Planted demographic segments: share, generating distributions and defining traits."""
 
-_GENDER_SHARES = {"F": 0.49, "M": 0.49, "X": 0.02}
+_GENDER_SHARES: dict[str, float] = _WORLD["gender_shares"]
 _INCOME_LOG_SD = 0.2
 
 # ---------------------------------------------------------------------------
 # Geographic basis
 # ---------------------------------------------------------------------------
 
-
-def _city(lat: float, lon: float, weight: float, climate_zone: str) -> dict[str, Any]:
-    return {"lat": lat, "lon": lon, "weight": weight, "climate_zone": climate_zone}
-
-
-GEOGRAPHIC_REGIONS: dict[str, dict[str, Any]] = {
-    "Greater London": {
-        "share": 0.28,
-        "country": "United Kingdom",
-        "cities": {
-            "London": _city(51.5074, -0.1278, 0.50, "temperate"),
-            "Croydon": _city(51.3762, -0.0982, 0.15, "temperate"),
-            "Ealing": _city(51.5130, -0.3089, 0.12, "temperate"),
-            "Harrow": _city(51.5806, -0.3420, 0.11, "temperate"),
-            "Romford": _city(51.5768, 0.1801, 0.12, "temperate"),
-        },
-        "urban_rural": {"urban": 0.82, "suburban": 0.17, "rural": 0.01},
-        "traits": {"country": "United Kingdom", "urban_rural": "urban", "climate_zone": "temperate"},
-    },
-    "Scottish Highlands": {
-        "share": 0.12,
-        "country": "United Kingdom",
-        "cities": {
-            "Inverness": _city(57.4778, -4.2247, 0.40, "subarctic"),
-            "Fort William": _city(56.8198, -5.1052, 0.18, "subarctic"),
-            "Aviemore": _city(57.1953, -3.8256, 0.14, "subarctic"),
-            "Thurso": _city(58.5936, -3.5221, 0.14, "subarctic"),
-            "Portree": _city(57.4125, -6.1964, 0.14, "temperate"),
-        },
-        "urban_rural": {"rural": 0.66, "suburban": 0.20, "urban": 0.14},
-        "traits": {"country": "United Kingdom", "urban_rural": "rural", "climate_zone": "subarctic"},
-    },
-    "Île-de-France": {
-        "share": 0.25,
-        "country": "France",
-        "cities": {
-            "Paris": _city(48.8566, 2.3522, 0.55, "temperate"),
-            "Versailles": _city(48.8049, 2.1204, 0.12, "temperate"),
-            "Saint-Denis": _city(48.9362, 2.3574, 0.12, "temperate"),
-            "Créteil": _city(48.7904, 2.4556, 0.11, "temperate"),
-            "Meaux": _city(48.9601, 2.8788, 0.10, "temperate"),
-        },
-        "urban_rural": {"urban": 0.74, "suburban": 0.22, "rural": 0.04},
-        "traits": {"country": "France", "urban_rural": "urban", "climate_zone": "temperate"},
-    },
-    "Andalusia": {
-        "share": 0.18,
-        "country": "Spain",
-        "cities": {
-            "Seville": _city(37.3891, -5.9845, 0.28, "mediterranean"),
-            "Málaga": _city(36.7213, -4.4214, 0.22, "mediterranean"),
-            "Córdoba": _city(37.8882, -4.7794, 0.14, "mediterranean"),
-            "Granada": _city(37.1773, -3.5986, 0.14, "mediterranean"),
-            "Cádiz": _city(36.5271, -6.2886, 0.10, "mediterranean"),
-            "Almería": _city(36.8340, -2.4637, 0.12, "semi-arid"),
-        },
-        "urban_rural": {"urban": 0.42, "suburban": 0.30, "rural": 0.28},
-        "traits": {"country": "Spain", "urban_rural": "urban", "climate_zone": "mediterranean"},
-    },
-    "Bavaria": {
-        "share": 0.17,
-        "country": "Germany",
-        "cities": {
-            "Munich": _city(48.1351, 11.5820, 0.42, "continental"),
-            "Nuremberg": _city(49.4521, 11.0767, 0.20, "continental"),
-            "Augsburg": _city(48.3705, 10.8978, 0.13, "continental"),
-            "Regensburg": _city(49.0134, 12.1016, 0.13, "continental"),
-            "Würzburg": _city(49.7913, 9.9534, 0.12, "continental"),
-        },
-        "urban_rural": {"suburban": 0.55, "urban": 0.30, "rural": 0.15},
-        "traits": {"country": "Germany", "urban_rural": "suburban", "climate_zone": "continental"},
-    },
-}
+GEOGRAPHIC_REGIONS: dict[str, dict[str, Any]] = _WORLD["geographic_regions"]
 """Planted geographic regions: share, cities (real coordinates), settlement mix and traits."""
 
 # Home-address jitter around the city centre, in degrees of latitude (~11 km).
@@ -253,51 +158,13 @@ _GEO_JITTER_DEG = 0.1
 # Psychographic basis
 # ---------------------------------------------------------------------------
 
-PSYCHOGRAPHIC_FACTORS: tuple[str, ...] = (
-    "Adventure/novelty",
-    "Price consciousness",
-    "Eco/ethical values",
-    "Social/status",
-)
+PSYCHOGRAPHIC_FACTORS: tuple[str, ...] = _WORLD["psychographic_factors"]
+"""The four latent attitude factors the survey measures."""
 
-SURVEY_QUESTIONS: dict[str, str] = {
-    "q01": "I like to try new products as soon as they come out.",
-    "q02": "I always compare prices before I buy.",
-    "q03": "I am willing to pay more for sustainably made products.",
-    "q04": "I care about what others think of the brands I use.",
-    "q05": "I prefer to stick with products I already know.",
-    "q06": "I rarely wait for a sale before buying something I want.",
-    "q07": "Where a product comes from does not matter to me.",
-    "q08": "I like to own things that impress people.",
-    "q09": "I enjoy travelling to places I have never been.",
-    "q10": "Price is rarely the deciding factor for me.",
-    "q11": "I try to reduce waste and packaging in what I buy.",
-    "q12": "I pay no attention to what influencers recommend.",
-    "q13": "I find unfamiliar experiences more stressful than exciting.",
-    "q14": "I use coupons and loyalty points whenever I can.",
-    "q15": "I think ethical shopping makes little difference.",
-    "q16": "I do not care whether my things are fashionable.",
-}
+SURVEY_QUESTIONS: dict[str, str] = _WORLD["survey_questions"]
 """Wording of the survey items, answered 1 (strongly disagree) to 5 (strongly agree)."""
 
-SURVEY_ITEMS: dict[str, tuple[str, bool]] = {
-    "q01": ("Adventure/novelty", False),
-    "q02": ("Price consciousness", False),
-    "q03": ("Eco/ethical values", False),
-    "q04": ("Social/status", False),
-    "q05": ("Adventure/novelty", True),
-    "q06": ("Price consciousness", True),
-    "q07": ("Eco/ethical values", True),
-    "q08": ("Social/status", False),
-    "q09": ("Adventure/novelty", False),
-    "q10": ("Price consciousness", True),
-    "q11": ("Eco/ethical values", False),
-    "q12": ("Social/status", True),
-    "q13": ("Adventure/novelty", True),
-    "q14": ("Price consciousness", False),
-    "q15": ("Eco/ethical values", True),
-    "q16": ("Social/status", True),
-}
+SURVEY_ITEMS: dict[str, tuple[str, bool]] = _WORLD["survey_items"]
 """Survey item -> (latent factor it measures, whether it is reverse-worded).
 
 Four items per factor, two of them reverse-worded (balanced keying), interleaved
@@ -308,88 +175,14 @@ _SURVEY_LOADINGS = np.array([1.0, 0.9, 1.0, 0.95, 0.85, 1.0, 0.9, 1.0, 0.9, 0.85
 _SURVEY_FACTOR_SD = 0.4
 _SURVEY_ITEM_NOISE_SD = 0.5
 
-PSYCHOGRAPHIC_SEGMENTS: dict[str, dict[str, Any]] = {
-    "Eco-conscious": {
-        "share": 0.25,
-        "factor_means": {"Adventure/novelty": 0.3, "Price consciousness": -0.6,
-                         "Eco/ethical values": 1.6, "Social/status": -0.4},
-        "traits": {"Eco/ethical values": "high"},
-    },
-    "Bargain hunters": {
-        "share": 0.30,
-        "factor_means": {"Adventure/novelty": -0.2, "Price consciousness": 1.6,
-                         "Eco/ethical values": -0.8, "Social/status": 0.3},
-        "traits": {"Price consciousness": "high", "Eco/ethical values": "low"},
-    },
-    "Trend setters": {
-        "share": 0.20,
-        "factor_means": {"Adventure/novelty": 1.3, "Price consciousness": -1.0,
-                         "Eco/ethical values": 0.0, "Social/status": 1.5},
-        "traits": {"Social/status": "high", "Adventure/novelty": "high", "Price consciousness": "low"},
-    },
-    "Homebodies": {
-        "share": 0.25,
-        "factor_means": {"Adventure/novelty": -1.6, "Price consciousness": 0.0,
-                         "Eco/ethical values": 0.3, "Social/status": -1.5},
-        "traits": {"Adventure/novelty": "low", "Social/status": "low"},
-    },
-}
+PSYCHOGRAPHIC_SEGMENTS: dict[str, dict[str, Any]] = _WORLD["psychographic_segments"]
 """Planted psychographic segments: share, latent factor means (in item-scale units) and traits."""
 
 # ---------------------------------------------------------------------------
 # Products
 # ---------------------------------------------------------------------------
 
-CATEGORIES: dict[str, dict[str, Any]] = {
-    "Home": {
-        "margin_rate": 0.42,
-        "extra_quantity": 0.25,
-        "brands": ("Nordhaus", "Casa Verde", "Hearth & Co", "Loftline", "Maison Claire"),
-        "items": {"Ceramic Mug": 12, "Scented Candle": 18, "Cushion Cover": 20, "Storage Basket": 25,
-                  "Bath Towel Set": 35, "Wall Clock": 40, "Throw Blanket": 45, "Table Lamp": 55,
-                  "Chef's Knife": 60, "Bed Linen Set": 80, "Coffee Maker": 120, "Area Rug": 150},
-    },
-    "Fashion": {
-        "margin_rate": 0.55,
-        "extra_quantity": 0.2,
-        "brands": ("Urban Thread", "Marlowe", "Azul", "Kestrel", "Bellamy"),
-        "items": {"Socks 3-Pack": 12, "T-Shirt": 18, "Scarf": 25, "Leather Belt": 35, "Chinos": 50,
-                  "Summer Dress": 55, "Jeans": 60, "Wool Sweater": 75, "Sneakers": 85, "Handbag": 95,
-                  "Rain Jacket": 110, "Ankle Boots": 120},
-    },
-    "Beauty": {
-        "margin_rate": 0.60,
-        "extra_quantity": 0.4,
-        "brands": ("Lumière", "Pure Botanica", "Velvet Rose", "Nordic Skin", "Glow Lab"),
-        "items": {"Lip Balm": 5, "Nail Polish": 8, "Shampoo": 9, "Body Lotion": 12, "Mascara": 15,
-                  "Sunscreen": 16, "Face Cream": 28, "Shaving Kit": 35, "Serum": 40,
-                  "Makeup Palette": 45, "Hair Dryer": 65, "Perfume": 70},
-    },
-    "Electronics": {
-        "margin_rate": 0.22,
-        "extra_quantity": 0.03,
-        "brands": ("Voltix", "Sonora", "Pixelon", "Arcwave", "Brightcore"),
-        "items": {"USB-C Cable": 12, "Power Bank": 35, "Keyboard": 60, "Bluetooth Speaker": 70,
-                  "Wireless Earbuds": 90, "E-Reader": 130, "Headphones": 180, "Smartwatch": 220,
-                  "Monitor": 250, "Action Camera": 280, "Tablet": 350, "Laptop": 480},
-    },
-    "Grocery": {
-        "margin_rate": 0.25,
-        "extra_quantity": 1.0,
-        "brands": ("Harvest Table", "Olivar", "Bean & Leaf", "Alpine Pantry", "Good Crop"),
-        "items": {"Pasta": 2, "Dark Chocolate": 3, "Sparkling Water 6-Pack": 4, "Green Tea": 5,
-                  "Granola": 5, "Honey": 7, "Olive Oil": 8, "Coffee Beans": 9, "Cheese Selection": 12,
-                  "Wine Bottle": 14, "Spice Set": 15, "Fresh Fruit Box": 18},
-    },
-    "Outdoors": {
-        "margin_rate": 0.40,
-        "extra_quantity": 0.1,
-        "brands": ("Summit Gear", "Trailborn", "Fjellpeak", "Wildroute", "Cairn"),
-        "items": {"Water Bottle": 18, "Headlamp": 30, "Picnic Blanket": 30, "Camping Stove": 55,
-                  "Trekking Poles": 60, "Bike Helmet": 65, "Daypack": 70, "Fleece Jacket": 80,
-                  "Sleeping Bag": 120, "Hiking Boots": 140, "Binoculars": 150, "Tent": 250},
-    },
-}
+CATEGORIES: dict[str, dict[str, Any]] = _WORLD["categories"]
 """Product categories: gross margin rate, mean extra units per line, brands and items with base prices."""
 
 _PRODUCTS_PER_CATEGORY = 34
@@ -405,79 +198,7 @@ _DUPLICATE_SHARE = 0.002
 
 _CAT = tuple(CATEGORIES)
 
-BEHAVIORAL_SEGMENTS: dict[str, dict[str, Any]] = {
-    "Loyal regulars": {
-        "share": 0.30,
-        "orders_per_month": 2.0,
-        # First purchase, in days after the start of the window (lo, hi).
-        "first_purchase_days": (0, 180),
-        # Churn, in days before the end of the window; None = still active.
-        "churn_days_before_end": None,
-        "lines_per_order": 1.8,
-        "favourite_share": 0.85,
-        "favourite_weights": {"Grocery": 0.35, "Beauty": 0.25, "Fashion": 0.20, "Home": 0.15,
-                              "Outdoors": 0.05},
-        "category_weights": {"Home": 0.2, "Fashion": 0.2, "Beauty": 0.2, "Electronics": 0.05,
-                             "Grocery": 0.3, "Outdoors": 0.05},
-        # Beta(a, b) over the price rank of the products within a category.
-        "price_tier": (1.2, 2.6),
-        "events_per_month": {"session": 0.5, "product_view": 0.6, "add_to_cart": 0.15,
-                             "email_open": 0.3, "email_click": 0.08},
-        "channel_bias": {"web": 0.0, "app": 0.1, "store": 0.0},
-        "traits": {"frequency": "high", "category_concentration": "high", "mean_order_value": "low"},
-    },
-    "Big-ticket occasional": {
-        "share": 0.25,
-        "orders_per_month": 1 / 3,
-        "first_purchase_days": (120, 420),
-        "churn_days_before_end": None,
-        "lines_per_order": 2.8,
-        "favourite_share": 0.0,
-        "favourite_weights": {"Electronics": 1.0},
-        "category_weights": {"Home": 0.22, "Fashion": 0.20, "Beauty": 0.08, "Electronics": 0.20,
-                             "Grocery": 0.08, "Outdoors": 0.22},
-        "price_tier": (3.5, 1.2),
-        "events_per_month": {"session": 0.35, "product_view": 0.6, "add_to_cart": 0.08,
-                             "email_open": 0.25, "email_click": 0.06},
-        "channel_bias": {"web": 0.0, "app": 0.0, "store": 0.1},
-        "traits": {"mean_order_value": "high", "category_concentration": "low"},
-    },
-    "Lapsed": {
-        "share": 0.25,
-        "orders_per_month": 1.5,
-        "first_purchase_days": (0, 150),
-        "churn_days_before_end": (270, 450),
-        "lines_per_order": 1.8,
-        "favourite_share": 0.45,
-        "favourite_weights": {"Fashion": 0.3, "Home": 0.25, "Beauty": 0.2, "Outdoors": 0.15,
-                              "Grocery": 0.1},
-        "category_weights": {"Home": 0.2, "Fashion": 0.25, "Beauty": 0.15, "Electronics": 0.1,
-                             "Grocery": 0.15, "Outdoors": 0.15},
-        "price_tier": (1.3, 2.0),
-        "events_per_month": {"session": 0.45, "product_view": 0.5, "add_to_cart": 0.12,
-                             "email_open": 0.4, "email_click": 0.1},
-        "channel_bias": {"web": 0.0, "app": 0.0, "store": 0.0},
-        "traits": {"recency_days": "high"},
-    },
-    "New & promising": {
-        "share": 0.20,
-        "orders_per_month": 1.2,
-        # Negative values count back from the end of the window.
-        "first_purchase_days": (-120, -21),
-        "churn_days_before_end": None,
-        "lines_per_order": 2.0,
-        "favourite_share": 0.50,
-        "favourite_weights": {"Fashion": 0.3, "Beauty": 0.25, "Home": 0.2, "Electronics": 0.1,
-                              "Outdoors": 0.15},
-        "category_weights": {"Home": 0.2, "Fashion": 0.25, "Beauty": 0.2, "Electronics": 0.15,
-                             "Grocery": 0.1, "Outdoors": 0.1},
-        "price_tier": (1.8, 1.5),
-        "events_per_month": {"session": 1.2, "product_view": 1.6, "add_to_cart": 0.4,
-                             "email_open": 0.5, "email_click": 0.15},
-        "channel_bias": {"web": 0.0, "app": 0.15, "store": 0.0},
-        "traits": {"tenure_days": "low"},
-    },
-}
+BEHAVIORAL_SEGMENTS: dict[str, dict[str, Any]] = _WORLD["behavioral_segments"]
 """Planted behavioural segments: purchase process parameters and traits."""
 
 _RATE_HETEROGENEITY_SHAPE = 8.0  # Gamma shape of the per-customer rate multiplier (mean 1).
@@ -486,20 +207,10 @@ _MIN_WINDOW_DAYS = 600
 _DAYS_PER_MONTH = 365.25 / 12
 
 # Preferred sales channel by demographic segment: older customers shop in store.
-_CHANNEL_MIX = {
-    "Young urban singles": {"web": 0.35, "app": 0.50, "store": 0.15},
-    "Young families": {"web": 0.45, "app": 0.30, "store": 0.25},
-    "Affluent professionals": {"web": 0.45, "app": 0.30, "store": 0.25},
-    "Retirees": {"web": 0.30, "app": 0.08, "store": 0.62},
-}
+_CHANNEL_MIX: dict[str, dict[str, float]] = _WORLD["channel_mix"]
 
 # Shopping hours: online peaks in the evening, stores follow opening hours.
-_HOUR_WEIGHTS = {
-    "online": np.array([1, 0.5, 0.3, 0.2, 0.2, 0.3, 0.8, 1.5, 2.5, 3, 3.2, 3.4,
-                        3.8, 3.5, 3.2, 3.2, 3.5, 4, 4.8, 5.5, 6, 5.5, 4, 2.2]),
-    "store": np.array([0, 0, 0, 0, 0, 0, 0, 0, 0.5, 3, 4, 5,
-                       6, 5.5, 5, 5, 5.5, 6, 5.5, 4, 2, 0.5, 0, 0]),
-}
+_HOUR_WEIGHTS: dict[str, np.ndarray] = {kind: np.array(w, dtype=float) for kind, w in _WORLD["hour_weights"].items()}
 
 _SURVEY_PARTIAL_SHARE = 0.15
 _SURVEY_ITEM_NONRESPONSE = 0.01
@@ -512,58 +223,9 @@ _EDUCATION_MISSING_SHARE = 0.01
 # Names (fake PII)
 # ---------------------------------------------------------------------------
 
-_NAMES: dict[str, dict[str, tuple[str, ...]]] = {
-    "United Kingdom": {
-        "F": ("Olivia", "Amelia", "Isla", "Ava", "Emily", "Sophie", "Grace", "Lily", "Chloe", "Ella",
-              "Jessica", "Hannah", "Charlotte", "Lucy", "Emma", "Rachel", "Sarah", "Fiona", "Eilidh",
-              "Margaret"),
-        "M": ("Oliver", "George", "Harry", "Jack", "Noah", "Charlie", "Thomas", "James", "William",
-              "Daniel", "Callum", "Euan", "Lewis", "David", "Andrew", "Robert", "John", "Michael",
-              "Alistair", "Hamish"),
-        "last": ("Smith", "Jones", "Taylor", "Brown", "Williams", "Wilson", "Johnson", "Davies",
-                 "Robertson", "Wright", "Thompson", "Evans", "Walker", "White", "Roberts", "Green",
-                 "Hall", "Wood", "Jackson", "Clarke", "MacDonald", "Campbell", "Stewart", "Fraser",
-                 "Mackenzie", "Ross", "Murray", "Patel", "Khan", "Ahmed"),
-    },
-    "France": {
-        "F": ("Emma", "Louise", "Jade", "Alice", "Chloé", "Léa", "Manon", "Camille", "Inès", "Sarah",
-              "Juliette", "Claire", "Nathalie", "Isabelle", "Sophie", "Marie", "Céline", "Élodie",
-              "Aurélie", "Monique"),
-        "M": ("Gabriel", "Louis", "Raphaël", "Jules", "Adam", "Lucas", "Hugo", "Arthur", "Nathan",
-              "Thomas", "Nicolas", "Julien", "Pierre", "Antoine", "Mathieu", "Laurent", "Philippe",
-              "Michel", "Alain", "Bernard"),
-        "last": ("Martin", "Bernard", "Thomas", "Petit", "Robert", "Richard", "Durand", "Dubois",
-                 "Moreau", "Laurent", "Simon", "Michel", "Lefèvre", "Leroy", "Roux", "David",
-                 "Bertrand", "Morel", "Fournier", "Girard", "Bonnet", "Dupont", "Lambert", "Fontaine",
-                 "Rousseau", "Vincent", "Muller", "Lefebvre", "Faure", "André"),
-    },
-    "Spain": {
-        "F": ("Lucía", "María", "Paula", "Sofía", "Carmen", "Laura", "Marta", "Ana", "Isabel", "Elena",
-              "Cristina", "Rocío", "Pilar", "Alba", "Julia", "Sara", "Andrea", "Irene", "Dolores",
-              "Macarena"),
-        "M": ("Hugo", "Martín", "Lucas", "Daniel", "Pablo", "Alejandro", "Manuel", "Javier", "José",
-              "Antonio", "Francisco", "David", "Juan", "Carlos", "Miguel", "Rafael", "Sergio", "Álvaro",
-              "Jesús", "Fernando"),
-        "last": ("García", "Rodríguez", "González", "Fernández", "López", "Martínez", "Sánchez",
-                 "Pérez", "Gómez", "Martín", "Jiménez", "Ruiz", "Hernández", "Díaz", "Moreno", "Muñoz",
-                 "Álvarez", "Romero", "Alonso", "Gutiérrez", "Navarro", "Torres", "Domínguez",
-                 "Vázquez", "Ramos", "Gil", "Ramírez", "Serrano", "Blanco", "Molina"),
-    },
-    "Germany": {
-        "F": ("Anna", "Lena", "Marie", "Sophie", "Laura", "Julia", "Lea", "Hannah", "Katharina",
-              "Sarah", "Claudia", "Sabine", "Petra", "Monika", "Ursula", "Andrea", "Stefanie",
-              "Franziska", "Johanna", "Theresa"),
-        "M": ("Maximilian", "Alexander", "Paul", "Leon", "Lukas", "Felix", "Jonas", "Tobias", "Florian",
-              "Stefan", "Michael", "Thomas", "Andreas", "Markus", "Christian", "Wolfgang", "Klaus",
-              "Jürgen", "Josef", "Sebastian"),
-        "last": ("Müller", "Schmidt", "Schneider", "Fischer", "Weber", "Meyer", "Wagner", "Becker",
-                 "Schulz", "Hoffmann", "Huber", "Bauer", "Koch", "Richter", "Klein", "Wolf", "Schröder",
-                 "Neumann", "Schwarz", "Zimmermann", "Braun", "Hofmann", "Krüger", "Hartmann", "Lange",
-                 "Maier", "Mayer", "Gruber", "Lehmann", "Köhler"),
-    },
-}
+_NAMES: dict[str, dict[str, tuple[str, ...]]] = _WORLD["names"]
 # Reserved example domains (RFC 2606): plausible-looking, never a real mailbox.
-_EMAIL_DOMAINS = ("example.com", "example.net", "example.org")
+_EMAIL_DOMAINS: tuple[str, ...] = _WORLD["email_domains"]
 
 
 # ---------------------------------------------------------------------------
