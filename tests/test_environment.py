@@ -21,7 +21,8 @@ def _split(req: str) -> tuple[str, str]:
 
 def test_environment_yml_matches_pyproject():
     project = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]
-    pip_reqs = dict(_split(r) for r in project["dependencies"] + project["optional-dependencies"]["dev"])
+    pip_reqs = dict(_split(r) for r in project["dependencies"] + project["optional-dependencies"]["dev"]
+                    + project["optional-dependencies"]["spark"])
     env = yaml.safe_load((PROJECT_ROOT / "environment.yml").read_text())
     conda = [d for d in env["dependencies"] if isinstance(d, str)]
     python = [d for d in conda if d.startswith("python=")]

@@ -35,12 +35,13 @@ def test_customer_features_by_hand(tx):
     assert a["total_spend"] == 60 and a["mean_order_value"] == 30
     assert a["items_per_order"] == pytest.approx(2.0) and a["lines_per_order"] == pytest.approx(1.5)
     assert a["interpurchase_days"] == pytest.approx(20.0) and np.isnan(c["interpurchase_days"])
-    assert a["favourite_category"] == "Home" and a["favourite_category_share"] == pytest.approx(0.5)
+    # Home and Fashion tie at 30: ties go to the first name in sort order, on every engine
+    assert a["favourite_category"] == "Fashion" and a["favourite_category_share"] == pytest.approx(0.5)
     assert a["n_categories"] == 2
     assert a["repeat_product_rate"] == pytest.approx(0.5)  # p1 in two orders, p2 in one
     assert b["repeat_product_rate"] == pytest.approx(1.0)
     assert a["favourite_brand_share"] == pytest.approx(40 / 60)
-    assert a["favourite_channel"] in {"web", "store"} and b["favourite_channel"] == "app"
+    assert a["favourite_channel"] == "store" and b["favourite_channel"] == "app"  # a: one order each
     assert a["margin_rate"] == pytest.approx(0.2) and c["total_margin"] == -10
     assert a["return_rate"] == pytest.approx(0.1) and b["return_rate"] == 0
     assert f.loc["a", ["share_home", "share_fashion", "share_beauty"]].tolist() == pytest.approx([0.5, 0.5, 0.0])

@@ -178,8 +178,24 @@ class SurveyConfig(_Strict):
         return v
 
 
+class SparkConfig(_Strict):
+    """Where Spark runs when ``engine: spark``.
+
+    ``master``: the cluster's master URL (``spark://host:7077``, ``yarn``, ``k8s://https://...``)
+    or ``local[*]`` for every core of this machine. ``conf``: further Spark settings, e.g.
+    ``spark.executor.memory: 8g``. The sources' paths must then be readable by the executors too.
+    """
+
+    master: str = "local[*]"
+    conf: dict[str, str] = Field(default_factory=dict)
+
+
 class RunConfig(_Strict):
-    """A validated run configuration."""
+    """A validated run configuration.
+
+    ``engine`` says where the feature step's SQL runs: ``duckdb`` (embedded, the default) or
+    ``spark`` (settings under ``spark``, see :class:`SparkConfig`).
+    """
 
     name: str
     description: str = ""
@@ -195,6 +211,8 @@ class RunConfig(_Strict):
     )
     survey: SurveyConfig = Field(default_factory=SurveyConfig)
     params: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    engine: Literal["duckdb", "spark"] = "duckdb"
+    spark: SparkConfig = Field(default_factory=SparkConfig)
 
     # Set by load_config, not by the user.
     config_path: Path | None = None

@@ -1,9 +1,10 @@
 """Customer features from validated transactions (and, when present, returns and events).
 
-One row per customer, computed with DuckDB SQL (no per-customer Python): recency, frequency,
+One row per customer, computed with one SQL query (no per-customer Python): recency, frequency,
 tenure, spend, basket, inter-purchase interval, category shares (benefits sought), loyalty to a
 category / brand / product, channel preference, return rate, margin; and usage rates from web/app
-analytics events. Inputs may be DataFrames or Parquet paths (the run's ``data/*.parquet``).
+analytics events. Inputs may be DataFrames or Parquet paths (the run's ``data/*.parquet``). The
+query runs on DuckDB (default) or Spark (:mod:`analysis.engines`), with the same result.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import numpy as np
 import pandas as pd
+
+from . import engines
 
 Source = pd.DataFrame | str | Path
 
@@ -45,24 +47,24 @@ FEATURE_DOCS = {
 }
 
 
-def _connect(**tables: Source | None) -> duckdb.DuckDBPyConnection:
-    # one thread: DuckDB's parallel sums add floats in a varying order, so results would differ in
-    # the last bit between runs; per-customer aggregates are fast enough single-threaded (< 0.2 s
-    # for the 541,909-line Online Retail data)
-    con = duckdb.connect(config={"threads": 1})
-    for name, source in tables.items():
-        if source is None:
-            continue
-        if isinstance(source, pd.DataFrame):
-            con.register(name, source)
-        else:
-            literal = str(source).replace("'", "''")
-            con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{literal}')")
-    return con
+#: Amounts, quantities and margins are summed as integers in millionths: integer sums are exact,
+#: so they do not depend on the order DuckDB's threads (or Spark's executors) add them in, and
+#: both engines give the same result to the last bit. Values with more than six decimals are
+#: rounded to six first.
+_MICRO = 1_000_000
 
 
-def _columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
-    return {row[0] for row in con.execute(f"DESCRIBE {table}").fetchall()}
+def _micro(column: str) -> str:
+    return f"CAST(round({column} * {_MICRO}) AS BIGINT)"
+
+
+def _bigint(column: str) -> str:
+    # sums of BIGINT are HUGEINT in DuckDB; as BIGINT they reach pandas as exact int64
+    return f"CAST({column} AS BIGINT) AS {column.split('.')[-1]}"
+
+
+def _quote(value: Any) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
 
 
 def customer_features(
@@ -72,8 +74,13 @@ def customer_features(
     returns: Source | None = None,
     events: Source | None = None,
     max_categories: int = 12,
+    engine: str | engines.Engine | None = None,
 ) -> pd.DataFrame:
     """Behavioral features, one row per customer with at least one kept order line.
+
+    The aggregation over order lines is one SQL query (DuckDB's dialect), run by DuckDB on all
+    cores or, with ``engine="spark"``, transpiled and run on Spark (see :mod:`analysis.engines`);
+    both give the same features. Only ratios of the per-customer sums are computed afterwards.
 
     Parameters
     ----------
@@ -86,14 +93,17 @@ def customer_features(
     events : DataFrame or path, optional
         Validated web/app events for usage-rate features.
     max_categories : int
-        Category share columns ``share_<category>`` for the most common categories; the rest are
-        summed into ``share_other``.
+        Category share columns ``share_<category>`` for the categories with the most spend; the
+        rest are summed into ``share_other``.
+    engine : {"duckdb", "spark"} or analysis.engines.Engine, optional
+        Where the SQL runs; default DuckDB. Pass a connected engine to reuse a Spark session.
 
     Returns
     -------
     DataFrame
         Indexed by ``customer_id`` (sorted); columns described in :data:`FEATURE_DOCS` plus
-        ``share_<category>`` columns.
+        ``share_<category>`` columns. The favourite category, brand and channel is the one with
+        the most spend (orders for the channel); ties go to the first name in sort order.
 
     Examples
     --------
@@ -105,112 +115,188 @@ def customer_features(
     [2.0, 21.0, 10.0, 20.0]
     """
     end = pd.Timestamp(as_of).normalize() + pd.Timedelta(days=1)
-    con = _connect(tx=transactions, rt=returns, ev=events)
-    cols = _columns(con, "tx")
-    margin = "sum(margin)" if "margin" in cols else "NULL"
-    base = con.execute(
-        f"""
-        WITH orders AS (
-            SELECT customer_id, order_id, min(timestamp) AS ts, sum(amount) AS value,
-                   sum(quantity) AS items, count(*) AS lines, {margin} AS margin
-            FROM tx GROUP BY customer_id, order_id
-        ),
-        per_customer AS (
-            SELECT customer_id,
-                   count(*)::DOUBLE AS frequency,
-                   date_diff('second', max(ts), ?::TIMESTAMP) / 86400.0 AS recency_days,
-                   date_diff('second', min(ts), ?::TIMESTAMP) / 86400.0 AS tenure_days,
-                   sum(value) AS total_spend,
-                   avg(value) AS mean_order_value,
-                   avg(items) AS items_per_order,
-                   avg(lines) AS lines_per_order,
-                   CASE WHEN count(*) > 1
-                        THEN date_diff('second', min(ts), max(ts)) / 86400.0 / (count(*) - 1) END AS interpurchase_days,
-                   sum(margin) AS total_margin
-            FROM orders GROUP BY customer_id
-        ),
-        by_category AS (
-            SELECT customer_id, category, sum(amount) AS spend FROM tx GROUP BY customer_id, category
-        ),
-        loyalty AS (
-            SELECT customer_id, count(*)::DOUBLE AS n_categories,
-                   arg_max(category, spend) AS favourite_category,
-                   max(spend) / nullif(sum(spend), 0) AS favourite_category_share
-            FROM by_category GROUP BY customer_id
-        ),
-        product_orders AS (
-            SELECT customer_id, product_id, count(DISTINCT order_id) AS n_orders FROM tx GROUP BY customer_id, product_id
-        ),
-        product_loyalty AS (
-            SELECT customer_id, avg(CASE WHEN n_orders > 1 THEN 1.0 ELSE 0.0 END) AS repeat_product_rate
-            FROM product_orders GROUP BY customer_id
+    owned = not isinstance(engine, engines.Engine)
+    eng = engines.connect(engine)
+    try:
+        eng.register("tx", transactions)
+        if returns is not None:
+            eng.register("rt", returns)
+        if events is not None:
+            eng.register("ev", events)
+        cols = set(eng.columns("tx"))
+        ranking = eng.query(
+            f"SELECT category, sum(CAST({_micro('amount')} AS DECIMAL(38, 0))) AS spend FROM tx "
+            "GROUP BY category ORDER BY spend DESC, category"
         )
-        SELECT p.*, l.n_categories, l.favourite_category, l.favourite_category_share, pl.repeat_product_rate
-        FROM per_customer p JOIN loyalty l USING (customer_id) JOIN product_loyalty pl USING (customer_id)
+        named = ranking["category"].dropna()
+        top = named.head(max_categories).tolist()
+        has_other = len(named) > len(top) or ranking["category"].isna().any()
+        sums = eng.query(_feature_sql(cols, top, returns=returns is not None, events=events is not None))
+    finally:
+        if owned:
+            eng.close()
+    return _features_from_sums(sums, end, cols, top, has_other, returns=returns is not None, events=events is not None)
+
+
+def _feature_sql(cols: set[str], top: list[str], *, returns: bool, events: bool) -> str:
+    """The one query: per-customer counts, times and integer sums (DuckDB dialect)."""
+    brand = "brand" if "brand" in cols else "CAST(NULL AS VARCHAR)"
+    channel = "channel" if "channel" in cols else "CAST(NULL AS VARCHAR)"
+    margin = _micro("margin") if "margin" in cols else "CAST(0 AS BIGINT)"
+    category_sums = "".join(
+        f",\n                   sum(CASE WHEN category = {_quote(name)} THEN spend_u ELSE 0 END) AS top_{i}_u"
+        for i, name in enumerate(top)
+    )
+    top_columns = "".join(f"{_bigint(f'categories.top_{i}_u')}, " for i in range(len(top)))
+    joins, selects = [], []
+    if returns:
+        joins.append("LEFT JOIN returned USING (customer_id)")
+        selects.append("CAST(coalesce(returned.returned_u, 0) AS BIGINT) AS returned_u")
+    if events:
+        joins.append("LEFT JOIN usage USING (customer_id)")
+        selects += [f"coalesce(usage.{k}, 0) AS {k}" for k in ("sessions", "views", "opens", "clicks")]
+    extra = "".join(f", {s}" for s in selects)
+    return f"""
+        WITH products AS (
+            -- one row per customer and product: every spend and loyalty figure sums these
+            SELECT customer_id, product_id, category, {brand} AS brand,
+                   sum({_micro('amount')}) AS spend_u, sum({_micro('quantity')}) AS items_u,
+                   sum({margin}) AS margin_u, count(*) AS n_lines,
+                   min(order_id) AS first_order, max(order_id) AS last_order
+            FROM tx GROUP BY customer_id, product_id, category, brand
+        ),
+        orders AS (
+            SELECT customer_id, order_id, {channel} AS channel, min("timestamp") AS ordered_at
+            FROM tx GROUP BY customer_id, order_id, channel
+        ),
+        timing AS (
+            SELECT customer_id, count(*) AS frequency, min(ordered_at) AS first_order_at,
+                   max(ordered_at) AS last_order_at
+            FROM (SELECT customer_id, order_id, min(ordered_at) AS ordered_at FROM orders GROUP BY 1, 2) AS o
+            GROUP BY customer_id
+        ),
+        channels AS (
+            SELECT customer_id, arg_min(channel, struct_pack(o := -n_orders, c := channel)) AS favourite_channel
+            FROM (SELECT customer_id, channel, count(*) AS n_orders FROM orders WHERE channel IS NOT NULL GROUP BY 1, 2) AS c
+            GROUP BY customer_id
+        ),
+        spend AS (
+            SELECT customer_id, sum(spend_u) AS spend_u, sum(items_u) AS items_u, sum(margin_u) AS margin_u,
+                   sum(n_lines) AS n_lines
+            FROM products GROUP BY customer_id
+        ),
+        categories AS (
+            SELECT customer_id, count(*) AS n_categories,
+                   arg_min(category, struct_pack(s := -spend_u, c := category)) AS favourite_category,
+                   max(spend_u) AS favourite_category_u{category_sums}
+            FROM (SELECT customer_id, category, sum(spend_u) AS spend_u FROM products GROUP BY 1, 2) AS c
+            GROUP BY customer_id
+        ),
+        brands AS (
+            SELECT customer_id, max(spend_u) AS favourite_brand_u, sum(spend_u) AS branded_u
+            FROM (SELECT customer_id, brand, sum(spend_u) AS spend_u FROM products WHERE brand IS NOT NULL GROUP BY 1, 2) AS b
+            GROUP BY customer_id
+        ),
+        repeats AS (
+            SELECT customer_id, count(*) AS n_products,
+                   sum(CASE WHEN first_order < last_order THEN 1 ELSE 0 END) AS n_repeat_products
+            FROM (SELECT customer_id, product_id, min(first_order) AS first_order, max(last_order) AS last_order
+                  FROM products GROUP BY 1, 2) AS p
+            GROUP BY customer_id
+        ){_optional_ctes(returns, events)}
+        SELECT timing.customer_id, timing.frequency, timing.first_order_at, timing.last_order_at,
+               {_bigint('spend.spend_u')}, {_bigint('spend.items_u')}, {_bigint('spend.margin_u')}, spend.n_lines,
+               categories.n_categories, categories.favourite_category, {_bigint('categories.favourite_category_u')},
+               {top_columns}{_bigint('brands.favourite_brand_u')}, {_bigint('brands.branded_u')},
+               channels.favourite_channel, repeats.n_products, repeats.n_repeat_products{extra}
+        FROM timing
+        JOIN spend USING (customer_id)
+        JOIN categories USING (customer_id)
+        JOIN repeats USING (customer_id)
+        LEFT JOIN brands USING (customer_id)
+        LEFT JOIN channels USING (customer_id)
+        {' '.join(joins)}
         ORDER BY customer_id
-        """,
-        [end, end],
-    ).df()
-    base["orders_per_month"] = np.where(base["tenure_days"] >= 30, base["frequency"] / (base["tenure_days"] / 30.4), np.nan)
+    """
+
+
+def _optional_ctes(returns: bool, events: bool) -> str:
+    out = ""
+    if returns:
+        out += f""",
+        returned AS (SELECT customer_id, sum({_micro('amount')}) AS returned_u FROM rt GROUP BY customer_id)"""
+    if events:
+        out += """,
+        usage AS (
+            SELECT customer_id,
+                   count(*) FILTER (WHERE event_type = 'session') AS sessions,
+                   count(*) FILTER (WHERE event_type = 'product_view') AS views,
+                   count(*) FILTER (WHERE event_type = 'email_open') AS opens,
+                   count(*) FILTER (WHERE event_type = 'email_click') AS clicks
+            FROM ev GROUP BY customer_id
+        )"""
+    return out
+
+
+def _features_from_sums(
+    sums: pd.DataFrame, end: pd.Timestamp, cols: set[str], top: list[str], has_other: bool, *, returns: bool, events: bool
+) -> pd.DataFrame:
+    """Ratios of the per-customer sums: the feature table (vectorised, the same for every engine)."""
+    s = sums.set_index("customer_id")
+    day = pd.Timedelta(days=1)
+    frequency = s["frequency"].astype("float64")
+    spend = s["spend_u"].astype("float64") / _MICRO
+    first, last = pd.to_datetime(s["first_order_at"]), pd.to_datetime(s["last_order_at"])
+    feats = pd.DataFrame(index=s.index)
+    feats["frequency"] = frequency
+    feats["recency_days"] = (end - last) / day
+    feats["tenure_days"] = (end - first) / day
+    feats["total_spend"] = spend
+    feats["mean_order_value"] = spend / frequency
+    feats["items_per_order"] = s["items_u"].astype("float64") / _MICRO / frequency
+    feats["lines_per_order"] = s["n_lines"].astype("float64") / frequency
+    feats["interpurchase_days"] = ((last - first) / day / (frequency - 1)).where(frequency > 1)
+    feats["total_margin"] = s["margin_u"].astype("float64") / _MICRO
+    feats["n_categories"] = s["n_categories"].astype("float64")
+    feats["favourite_category"] = s["favourite_category"]
+    category_total = spend.where(spend != 0)
+    feats["favourite_category_share"] = s["favourite_category_u"].astype("float64") / _MICRO / category_total
+    feats["repeat_product_rate"] = s["n_repeat_products"].astype("float64") / s["n_products"].astype("float64")
+    feats["orders_per_month"] = (frequency / (feats["tenure_days"] / 30.4)).where(feats["tenure_days"] >= 30)
     if "margin" in cols:
-        base["margin_rate"] = base["total_margin"] / base["total_spend"].where(base["total_spend"] > 0)
+        feats["margin_rate"] = feats["total_margin"] / spend.where(spend > 0)
     else:
-        base = base.drop(columns="total_margin")
-    feats = base.set_index("customer_id")
-
+        feats = feats.drop(columns="total_margin")
     if "brand" in cols:
-        brand = con.execute(
-            """
-            WITH b AS (SELECT customer_id, brand, sum(amount) AS spend FROM tx WHERE brand IS NOT NULL GROUP BY 1, 2)
-            SELECT customer_id, max(spend) / nullif(sum(spend), 0) AS favourite_brand_share FROM b GROUP BY 1
-            """
-        ).df().set_index("customer_id")
-        feats = feats.join(brand)
+        branded = s["branded_u"].astype("float64")
+        feats["favourite_brand_share"] = s["favourite_brand_u"].astype("float64") / branded.where(branded != 0)
     if "channel" in cols:
-        channel = con.execute(
-            """
-            WITH c AS (SELECT customer_id, channel, count(DISTINCT order_id) AS n FROM tx WHERE channel IS NOT NULL GROUP BY 1, 2)
-            SELECT customer_id, arg_max(channel, n) AS favourite_channel FROM c GROUP BY 1
-            """
-        ).df().set_index("customer_id")
-        feats = feats.join(channel)
-
-    shares = category_shares(con, max_categories)
-    feats = feats.join(shares)
-
-    if returns is not None:
-        ret = con.execute("SELECT customer_id, sum(amount) AS returned FROM rt GROUP BY 1").df().set_index("customer_id")
-        feats["return_rate"] = (ret["returned"].reindex(feats.index).fillna(0.0) / feats["total_spend"]).clip(upper=1.0)
-    if events is not None:
-        feats = feats.join(event_features(con, feats["tenure_days"], feats["frequency"]))
+        feats["favourite_channel"] = s["favourite_channel"]
+    names = category_columns(top + ([_OTHER_BUCKET] if has_other else []))
+    shares = {}
+    top_total = 0
+    for i, name in enumerate(top):
+        top_total = top_total + s[f"top_{i}_u"]
+        shares[names[name]] = (s[f"top_{i}_u"].astype("float64") / _MICRO / category_total).fillna(0.0)
+    if has_other:
+        shares["share_other"] = ((s["spend_u"] - top_total).astype("float64") / _MICRO / category_total).fillna(0.0)
+    feats = feats.join(pd.DataFrame(shares, index=s.index).sort_index(axis=1))
+    if returns:
+        feats["return_rate"] = (s["returned_u"].astype("float64") / _MICRO / spend).clip(upper=1.0)
+    if events:
+        months = feats["tenure_days"].clip(lower=30) / 30.4
+        views, opens = s["views"].astype("float64"), s["opens"].astype("float64")
+        feats["sessions_per_month"] = s["sessions"].astype("float64") / months
+        feats["views_per_order"] = views / frequency
+        feats["view_to_order_rate"] = (frequency / views.where(views > 0)).clip(upper=1.0)
+        feats["email_open_rate"] = opens / months
+        feats["email_click_rate"] = s["clicks"].astype("float64") / opens.where(opens > 0)
+    feats.index.name = "customer_id"
     return feats
 
 
 #: Stands for "all categories outside the top ones" inside the query; no category can be named so.
 _OTHER_BUCKET = "\x00other"
-
-
-def category_shares(con: duckdb.DuckDBPyConnection, max_categories: int = 12) -> pd.DataFrame:
-    """Share of each customer's spend per category (``share_<category>``), top categories + other.
-
-    The categories outside the top ``max_categories`` are summed into ``share_other``. Every
-    category keeps a column of its own, also when two names make the same slug ("Home & Garden"
-    and "Home-Garden") or a category is called "Other" (see :func:`category_columns`).
-    """
-    long = con.execute(
-        """
-        WITH c AS (SELECT customer_id, category, sum(amount) AS spend FROM tx GROUP BY 1, 2),
-        top AS (SELECT category FROM c GROUP BY 1 ORDER BY sum(spend) DESC, category LIMIT ?)
-        SELECT customer_id,
-               CASE WHEN category IN (SELECT category FROM top) THEN category ELSE ? END AS category,
-               sum(spend) / sum(sum(spend)) OVER (PARTITION BY customer_id) AS share
-        FROM c GROUP BY 1, 2
-        """,
-        [max_categories, _OTHER_BUCKET],
-    ).df()
-    wide = long.pivot(index="customer_id", columns="category", values="share").fillna(0.0)
-    wide.columns = list(category_columns(wide.columns).values())
-    return wide.sort_index(axis=1)
 
 
 def category_columns(categories: Any) -> dict[Any, str]:
@@ -244,32 +330,6 @@ def category_columns(categories: Any) -> dict[Any, str]:
         taken.add(column)
         out[name] = f"share_{column}"
     return out
-
-
-def event_features(con: duckdb.DuckDBPyConnection, tenure_days: pd.Series, frequency: pd.Series) -> pd.DataFrame:
-    """Usage rates from web/app analytics (the events table registered as ``ev``)."""
-    counts = con.execute(
-        """
-        SELECT customer_id,
-               count(*) FILTER (WHERE event_type = 'session') AS sessions,
-               count(*) FILTER (WHERE event_type = 'product_view') AS views,
-               count(*) FILTER (WHERE event_type = 'add_to_cart') AS carts,
-               count(*) FILTER (WHERE event_type = 'email_open') AS opens,
-               count(*) FILTER (WHERE event_type = 'email_click') AS clicks
-        FROM ev GROUP BY 1
-        """
-    ).df().set_index("customer_id").reindex(tenure_days.index).fillna(0.0)
-    months = (tenure_days.clip(lower=30) / 30.4)
-    return pd.DataFrame(
-        {
-            "sessions_per_month": counts["sessions"] / months,
-            "views_per_order": counts["views"] / frequency,
-            "view_to_order_rate": (frequency / counts["views"].where(counts["views"] > 0)).clip(upper=1.0),
-            "email_open_rate": counts["opens"] / months,
-            "email_click_rate": counts["clicks"] / counts["opens"].where(counts["opens"] > 0),
-        },
-        index=tenure_days.index,
-    )
 
 
 def slug(text: str) -> str:

@@ -86,15 +86,18 @@ class Run:
         The behavioral page computes them (``refresh=True``); later pages read the saved table, or
         compute it the same way when run on their own.
         """
-        from . import features  # the handle composes the feature step for the pages
+        from . import engines, features  # the handle composes the feature step for the pages
 
         saved = None if refresh else self.table("features")
         if saved is not None:
             return saved.set_index("customer_id")
         self.require("transactions", page="Customer features")
-        feats = features.customer_features(
-            self.parquet("transactions"), self.as_of, returns=self.parquet("returns"), events=self.parquet("events")
-        )
+        spark = self.config.spark
+        with engines.connect(self.config.engine, master=spark.master, conf=spark.conf) as engine:
+            feats = features.customer_features(
+                self.parquet("transactions"), self.as_of, returns=self.parquet("returns"), events=self.parquet("events"),
+                engine=engine,
+            )
         self.save_table("features", feats.reset_index())
         self._tables.pop("features", None)
         return feats
