@@ -106,13 +106,16 @@ def test_second_run_reports_migration_and_scores_with_saved_model(tmp_path):
 
     first = run("2024-07-01", "mid-2024")
     assert {n["name"]: n["status"] for n in first["notebooks"]}["40_monitoring"] == "not applicable"
+    first_page = (reports / "mid-2024" / "40_monitoring.html").read_text()
+    assert "analysis score --model-run mid-2024" in first_page and "next run will show" not in first_page
     second = run("2025-01-01", "start-2025")
     assert {n["name"]: n["status"] for n in second["notebooks"]}["40_monitoring"] == "ok"
-    facts = second["facts"]["monitoring"]
-    assert facts["new_customers"] > 0 and 0 < facts["stayed_pct"] < 100
-    assert 0 <= second["facts"]["monitoring_model_agreement"]["ari"] <= 1
+    rows = {r["segmentation"]: r for r in second["facts"]["monitoring"]["segmentations"]}
+    assert rows["rfm_segment"]["new_customers"] > 0 and 0 < rows["rfm_segment"]["stayed_pct"] < 100
+    assert rows["rfm_segment"]["moved_up"] + rows["rfm_segment"]["moved_down"] > 0
+    assert second["facts"]["summary_40_monitoring"]["lines"] and "migration.csv" in second["exports_sha256"]
     page = (reports / "start-2025" / "40_monitoring.html").read_text()
-    assert "kept their RFM segment" in page and "adjusted Rand index" in page
+    assert "kept their segment" in page and "adjusted Rand index" in page and "Alerts" in page
 
 
 # ------------------------------------------------------------------------------------------

@@ -90,7 +90,8 @@ def check(config: str | Path, echo: Callable[[str], None] = print) -> None:
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
-    from .runner import RunError, score
+    with _quiet_imports():
+        from .runner import RunError, score
 
     try:
         score(args.config, args.model_run, run_id=args.run_id, reports_dir=args.reports_dir, jobs=args.jobs)

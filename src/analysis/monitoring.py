@@ -289,7 +289,7 @@ class Migration:
     def matrix_text(self) -> pd.DataFrame:
         """The matrix with each cell as "count (share%)" for a page table (rows: previous)."""
         cells = self.counts.map(lambda v: f"{v:,}") + self.shares.map(lambda v: f" ({v:.0f}%)")
-        return cells.rename_axis(index="previous \\\\ now", columns=None)
+        return cells.rename_axis(index="previous segment", columns=None)
 
     def sentence(self) -> str:
         """One sentence: who stayed, the largest move, moves up and down in value."""
@@ -558,6 +558,31 @@ class Comparison:
     def matrices(self) -> dict[str, pd.DataFrame]:
         """Transition counts per segmentation (for the flow charts)."""
         return {name: m.counts for name, m in self.migrations.items()}
+
+    def share_table(self) -> pd.DataFrame:
+        """Every segment's share of customers then and now, with the noise allowance (long table)."""
+        frames = [t.assign(segmentation=name) for name, t in self.shares.items()]
+        if not frames:
+            return pd.DataFrame()
+        table = pd.concat(frames, ignore_index=True)
+        return table[["segmentation", *[c for c in table.columns if c != "segmentation"]]]
+
+    def sentences_markdown(self) -> str:
+        """One line per segmentation: who stayed, the largest move, moves up and down in value."""
+        lines = [f"- {m.sentence()}" for m in self.migrations.values()]
+        if self.value_column:
+            lines.append(f"\nUp and down are read against {self.value_column.replace('_', ' ')} per customer in the previous run: "
+                         "a move to a segment whose members were worth more on average is a move up.")
+        return "\n".join(lines) or "No segmentation is in both runs."
+
+    def matrices_html(self) -> str:
+        """Every transition matrix as a page table: customers, and in brackets the share of the row
+        (where last run's members of a segment are now)."""
+        from .tables import table
+
+        parts = [table(m.matrix_text(), caption=f"{_name(name)}: customers by previous segment (rows) and segment now (columns)",
+                       max_rows=40).to_html() for name, m in self.migrations.items()]
+        return "\n".join(parts)
 
     def alert_lines(self) -> list[str]:
         if self.alerts.empty:

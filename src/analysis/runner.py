@@ -68,6 +68,11 @@ RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")  # use with full
 RESERVED_RUN_IDS = ("latest",)
 LATEST = "latest"
 STAGING = ".staging"
+#: Fact of a scoring run naming the run whose models scored it (also ``scored_from`` in the manifest;
+#: the pages read it through :func:`analysis.scoring.scored_from`).
+SCORED_FROM = "scored_from"
+#: Suffix of the page that scores one basis (``13_behavioral_scored``).
+SCORED_SUFFIX = "_scored"
 
 # Environment for notebook kernels: quiet, deterministic, offline. Given to each kernel at launch;
 # the calling process's os.environ is not changed.
@@ -461,7 +466,8 @@ def run(
 
 def _run(
     config_path: str | Path, run_id: str | None, only: list[str] | None, reports_dir: Path, notebook_dir: Path,
-    echo: Callable[[str], None], jobs: int | None = None,
+    echo: Callable[[str], None], jobs: int | None = None, *, notebooks: list[Path] | None = None,
+    facts: dict[str, Any] | None = None,
 ) -> RunResult:
     t_start = time.perf_counter()
     if run_id is not None:
@@ -470,7 +476,8 @@ def _run(
     for table in cfg.sources:  # fail fast on a wrong path or mapping: header only
         io.check_source(cfg, table)
     reports_dir = Path(reports_dir).resolve()
-    notebooks = select_notebooks(discover_notebooks(Path(notebook_dir)), only)
+    if notebooks is None:
+        notebooks = select_notebooks(discover_notebooks(Path(notebook_dir)), only)
     for nb in notebooks:  # every injected cell is checked before the first notebook starts
         check_injection(nb.stem, notebook_run_parameters(cfg, nb, reports_dir))
     if run_id is None:
@@ -488,7 +495,7 @@ def _run(
         if final.exists():
             raise ValueError(f"{final} already exists: choose another --run-id or remove that folder.")
         staging.mkdir()
-        return _run_in_staging(cfg, run_id, notebooks, staging, final, reports_dir, Path(notebook_dir), echo, t_start, jobs)
+        return _run_in_staging(cfg, run_id, notebooks, staging, final, reports_dir, Path(notebook_dir), echo, t_start, jobs, facts)
     except BaseException:
         # Interrupted (Ctrl-C) or crashed outside a notebook: nothing half-built stays behind.
         # A SIGKILL cannot be caught; its staging folder is removed by the next run.
@@ -556,9 +563,12 @@ def _remove_if_stale(path: Path) -> None:
 def _run_in_staging(
     cfg: RunConfig, run_id: str, notebooks: list[Path], staging: Path, final: Path, reports_dir: Path,
     notebook_dir: Path, echo: Callable[[str], None], t_start: float, jobs: int | None = None,
+    facts: dict[str, Any] | None = None,
 ) -> RunResult:
     folder = io.RunFolder(staging)
     folder.write_fact("config", config_as_dict(cfg))
+    for name, payload in (facts or {}).items():  # e.g. scored_from: the pages read it
+        folder.write_fact(name, payload)
     return _run_notebooks(cfg, run_id, notebooks, folder, final, reports_dir, notebook_dir, echo, t_start, jobs)
 
 
@@ -742,7 +752,8 @@ def build_manifest(cfg: RunConfig, folder: io.RunFolder, run_id: str, results: l
         "exports": exports,
         "exports_sha256": {p.name: io.sha256_file(p) for p in folder.export_files()},
         "models": folder.read_models(),
-        "facts": {k: v for k, v in folder.read_facts().items() if k not in ("config", "inputs")},
+        **({"scored_from": folder.read_fact(SCORED_FROM)} if folder.read_fact(SCORED_FROM) else {}),
+        "facts": {k: v for k, v in folder.read_facts().items() if k not in ("config", "inputs", SCORED_FROM)},
         "versions": _versions(),
         "git_commit": _git_commit(),
         "platform": {"python": sys.version.split()[0], "machine": platform.machine(), "system": platform.system()},
@@ -756,3 +767,109 @@ def build_manifest(cfg: RunConfig, folder: io.RunFolder, run_id: str, results: l
             "exports."
         ),
     }
+
+
+# --------------------------------------------------------------------------------------------
+# Scoring runs: this config's data, labelled by another run's saved models (no refit)
+# --------------------------------------------------------------------------------------------
+
+def scoring_template(notebook_dir: Path = NOTEBOOK_DIR) -> Path:
+    """The page that labels one basis's customers with a saved model (``basis`` is a parameter)."""
+    return Path(notebook_dir) / "scoring" / "score_basis.ipynb"
+
+
+def resolve_model_run(model_run: str | Path, reports_dir: str | Path = REPORTS_DIR) -> io.RunFolder:
+    """The complete run ``--model-run`` names: a run id under ``reports_dir`` or a run folder.
+
+    Raises
+    ------
+    ValueError
+        One sentence: no such run, not complete, or no saved model card (and what to do).
+    """
+    reports = Path(reports_dir)
+    candidates = [io.RunFolder(reports / str(model_run)), io.RunFolder(model_run)] if Path(model_run).name == str(model_run) \
+        else [io.RunFolder(model_run)]
+    folder = next((c for c in candidates if c.manifest_path.exists()), None)
+    if folder is None:
+        known = sorted((p.parent.name for p in reports.glob(f"*/{io.RunFolder.MANIFEST}")), reverse=True)[:5]
+        raise ValueError(f"--model-run {str(model_run)!r}: no run with that id under {reports} and no run folder at that path. "
+                         f"Give the id of a complete run{f' (recent: {known})' if known else ''} or its folder.")
+    manifest = folder.read_manifest() or {}
+    if manifest.get("status") != "complete":
+        raise ValueError(f"--model-run {folder.path.name}: the run's status is {manifest.get('status')!r}, not complete; its models "
+                         f"may be partial. Score with a complete run (see {folder.index_path}).")
+    if not any(isinstance(m, dict) and m.get("saved_model") for m in (manifest.get("models") or {}).values()):
+        raise ValueError(f"--model-run {folder.path.name}: the run saved no model with a model card (runs made before models "
+                         f"carried one, or runs whose segment pages did not apply). Fit with `analysis run` first, then score with that run.")
+    return folder
+
+
+def scoring_plan(model_folder: io.RunFolder, notebook_dir: Path, workdir: Path) -> tuple[list[Path], list[str]]:
+    """The pages of a scoring run: data preparation, one scoring page per basis the model run saved a
+    model of (``<notebook>_scored``, written into ``workdir`` with its ``basis`` set), then every page
+    from the 20s on (personas, clienteling, monitoring). Returns (notebooks, bases)."""
+    import nbformat
+
+    from .segment.registry import BASES  # the registry imports no model code
+
+    models = (model_folder.read_manifest() or {}).get("models") or {}
+    bases = [b for b in BASES.values() if isinstance(models.get(b.name), dict) and models[b.name].get("saved_model")]
+    pages = discover_notebooks(notebook_dir)
+    template = nbformat.read(scoring_template(notebook_dir), as_version=4)
+    scored = []
+    for basis in bases:  # one page per saved basis (five at most)
+        page = nbformat.from_dict(template)
+        cell = next(c for c in page.cells if "parameters" in c.metadata.get("tags", []))
+        cell.source = re.sub(r"(?m)^basis = .*$", f"basis = {basis.name!r}", cell.source)
+        path = workdir / f"{basis.notebook}{SCORED_SUFFIX}.ipynb"
+        nbformat.write(page, path)
+        scored.append(path)
+    first = [nb for nb in pages if nb.stem.startswith("00_")]
+    later = [nb for nb in pages if int(nb.stem[:2]) >= 20]
+    return first + scored + later, [b.name for b in bases]
+
+
+def score(
+    config_path: str | Path,
+    model_run: str | Path,
+    run_id: str | None = None,
+    reports_dir: str | Path = REPORTS_DIR,
+    notebook_dir: str | Path = NOTEBOOK_DIR,
+    echo: Callable[[str], None] = print,
+    jobs: int | None = None,
+) -> RunResult:
+    """Label a config's customers with another run's saved models, without refitting.
+
+    The same run machinery as :func:`run` (staging, run-id claim, exports, manifest, index):
+    data preparation, then a scoring page per basis the model run saved (``<notebook>_scored``),
+    then personas, clienteling and monitoring, which compares with the model run. The manifest
+    records ``scored_from`` (run id, folder, as_of and bases of the model run).
+
+    Parameters
+    ----------
+    config_path : path to the config of the data to score.
+    model_run : run id under ``reports_dir`` (or a run folder) whose saved models score the data.
+    run_id, reports_dir, notebook_dir, echo, jobs : as for :func:`run`.
+
+    Raises
+    ------
+    ValueError
+        When the model run is unknown, incomplete or saved no model.
+    ConfigError
+        As for :func:`run`.
+    RunError
+        When a page fails: among others when a saved model does not fit this data (its features or
+        data contract differ), with the sentence naming the differences.
+    """
+    reports_dir = Path(reports_dir).resolve()
+    model_folder = resolve_model_run(model_run, reports_dir)
+    manifest = model_folder.read_manifest() or {}
+    with _quiet_libraries(), tempfile.TemporaryDirectory(prefix="clientele-score-") as workdir:
+        notebooks, bases = scoring_plan(model_folder, Path(notebook_dir), Path(workdir))
+        echo(f"Scoring with the saved models of run {model_folder.path.name} (as of {manifest.get('config', {}).get('as_of', '?')}): "
+             f"{', '.join(bases)}")
+        fact = {"run_id": model_folder.path.name, "path": str(model_folder.path.resolve()),
+                "config": manifest.get("config", {}).get("name"), "as_of": manifest.get("config", {}).get("as_of"),
+                "created_utc": manifest.get("created_utc"), "bases": bases}
+        return _run(config_path, run_id, None, reports_dir, Path(notebook_dir), echo, jobs, notebooks=notebooks,
+                    facts={SCORED_FROM: fact})

@@ -97,6 +97,7 @@ class SavedModel:
     parts: dict[str, Any]
     card: dict[str, Any]
     verdict: str | None = None
+    folder: io.RunFolder | None = None
 
     @property
     def features(self) -> list[str]:
@@ -205,7 +206,12 @@ def load_model(folder: io.RunFolder, basis: str) -> SavedModel | None:
         raise ModelMismatch(f"{where}: the manifest names a saved {basis} model ({card['estimator']}) but its file is "
                             f"missing from the run's models. Refit with `analysis run`, or score with a complete run.")
     parts = {name: io.read_estimator(folder, f"{basis}_{name}") for name in card.get("parts", [])}
-    return SavedModel(basis, folder.path.name, estimator, parts, card, entry.get("verdict"))
+    return SavedModel(basis, folder.path.name, estimator, parts, card, entry.get("verdict"), folder)
+
+
+def fitted_profiles(model: SavedModel) -> pd.DataFrame | None:
+    """The segment profiles the fitting run saved for the model's basis (None when unknown)."""
+    return model.folder.segments_tables().get(model.basis) if model.folder is not None else None
 
 
 def feature_differences(saved: list[str], found: list[str]) -> tuple[list[str], list[str]]:
@@ -393,6 +399,137 @@ def rescore(folder: io.RunFolder, run: Any) -> tuple[dict[str, pd.DataFrame], li
         except (ModelMismatch, NotApplicable) as exc:
             notes.append(f"{name}: not scored with run {folder.path.name}'s model. {exc}")
     return scored, notes
+
+
+# --------------------------------------------------------------------------------------------
+# Runs: which run's models score this one, saving what they assign
+# --------------------------------------------------------------------------------------------
+
+#: Fact a scoring run holds (written by :func:`analysis.runner.score` before any page runs).
+SCORED_FROM = "scored_from"
+
+
+def scored_from(run: Any) -> io.RunFolder | None:
+    """The run whose saved models score this run (``analysis score --model-run``), or None."""
+    fact = run.folder.read_fact(SCORED_FROM)
+    return io.RunFolder(fact["path"]) if fact and fact.get("path") else None
+
+
+def saved_model_for(run: Any, basis: str, model_run: str = "") -> SavedModel:
+    """The saved model of ``basis`` that scores this run: from ``model_run`` (a run folder) or,
+    when empty, from the run this scoring run was started from.
+
+    Raises
+    ------
+    analysis.config.NotApplicable
+        When no model run is known, or it saved no model of this basis; the sentence says how
+        to get one.
+    ModelMismatch
+        See :func:`load_model`.
+    """
+    from .config import NotApplicable
+    from .segment.registry import get
+
+    folder = io.RunFolder(model_run) if model_run else scored_from(run)
+    if folder is None:
+        raise NotApplicable(
+            "This page labels a run's customers with another run's saved models. Start it with "
+            f"`analysis score --model-run <run id> --config {run.config.display_path()}`, or set model_run to a run folder.")
+    model = load_model(folder, basis)
+    if model is None:
+        page = get(basis).notebook
+        raise NotApplicable(
+            f"Run {folder.path.name} saved no {basis} model (its {page} page did not apply or was not run), so there is "
+            f"nothing to score this basis with. Fit one with `analysis run` on data that have it, then score with that run.")
+    if basis not in ADAPTERS:
+        raise NotApplicable(f"Scoring the {basis} basis with a saved model is not supported by this package version.")
+    return model
+
+
+def save_scored(run: Any, scored: ScoredBasis) -> None:
+    """Save a scored basis the way a fitting run saves its result: labels, profiles (and those of
+    extra segmentations such as RFM), the manifest entry with the fitting run's card, the index
+    summary, and the model itself, so this run can in turn score later data."""
+    from .segment.common import segment_sizes
+    from .segment.registry import get
+
+    basis = get(scored.basis)
+    run.save_labels(basis.name, scored.labels)
+    run.save_segments(basis.name, scored.profiles)
+    by_customer = scored.labels.set_index("customer_id")
+    for column in basis.extra_segment_columns:  # e.g. rfm_segment, profiled like the fitting run did
+        if column in by_customer:
+            run.save_segments(column.removesuffix("_segment"), segment_sizes(by_customer[column]))
+    if scored.model.estimator is not None:
+        run.save_estimator(basis.name, scored.model.estimator)
+    for part, estimator in scored.model.parts.items():
+        run.save_estimator(f"{basis.name}_{part}", estimator)
+    run.save_model(basis.name, scored.model_payload())
+    run.save_fact(f"summary_{basis.notebook}", scored.summary())
+
+
+def previous_for(run: Any, previous_run: str = "") -> io.RunFolder | None:
+    """The run the monitoring page compares with: ``previous_run`` when given, else the run this
+    run was scored from, else the newest earlier complete run of the same config; None if none."""
+    if previous_run:
+        return io.RunFolder(previous_run)
+    return scored_from(run) or run.previous_run()
+
+
+@dataclass
+class CurrentView:
+    """This run's labels as the monitoring page compares them with a previous run's.
+
+    Attributes
+    ----------
+    labels : dict
+        Basis -> labels frame: this run's data assigned by the previous run's saved models where
+        they fit (fixed segment definitions), else this run's own segments (matched by name).
+    rescored : list of str
+        Bases assigned by the previous run's models.
+    refit : dict
+        This run's own labels (for the agreement with the saved models).
+    how : str
+        One sentence for the page.
+    notes : list of str
+    scored_run : bool
+        True when this run was itself scored with the previous run's models (nothing refitted).
+    """
+
+    labels: dict[str, pd.DataFrame]
+    rescored: list[str]
+    refit: dict[str, pd.DataFrame]
+    how: str
+    notes: list[str] = field(default_factory=list)
+    scored_run: bool = False
+
+    def agreement(self) -> pd.DataFrame | None:
+        """Per segmentation, the saved models' assignment against this run's refit (None in a scored run)."""
+        from .monitoring import model_agreement
+
+        if self.scored_run:
+            return None
+        return model_agreement({b: self.labels[b] for b in self.rescored}, self.refit)
+
+
+def current_view(previous: io.RunFolder, run: Any) -> CurrentView:
+    """This run's customers as assigned by ``previous``'s saved models (see :class:`CurrentView`)."""
+    own = run.folder.read_labels()
+    source = scored_from(run)
+    if source is not None and source.path.resolve() == previous.path.resolve():
+        return CurrentView(own, sorted(own), own, f"This run was scored with run {previous.path.name}'s saved models (no refit), "
+                           "so segments mean the same in both runs.", scored_run=True)
+    rescored, notes = rescore(previous, run)
+    labels = {**own, **rescored}
+    if rescored:
+        how = (f"Segments of {', '.join(sorted(rescored))} are read with run {previous.path.name}'s saved models applied to this "
+               "run's customers, so migration compares customers against fixed segment definitions")
+        rest = sorted(set(own) - set(rescored))
+        how += (f"; {', '.join(rest)} compare(s) this run's own segments with the previous run's by name." if rest else ".")
+    else:
+        how = (f"Run {previous.path.name} holds no saved model this run's data fit, so this run's own segments are compared with "
+               "the previous run's by name (a refit can redraw segments under the same name).")
+    return CurrentView(labels, sorted(rescored), own, how, notes)
 
 
 # --------------------------------------------------------------------------------------------
