@@ -230,3 +230,11 @@ def test_sample_run_counts_and_lead_set_agree_on_page_index_and_exports(sample_r
         assert f"\u201c{name}\u201d" in index and name in page
     # the profile table lives in exports/, not on the page
     assert "Q value" not in page and "rows ×" not in page and "exports/persona_profiles.csv" in page
+
+
+def test_the_count_reads_plainly_without_target_groups():
+    pop = _population({"demographic": "clear", "behavioral": "clear", "geographic": "clear"})
+    book = personas.build_personas(pop, min_size=30, segmentations=["demographic_segment"])
+    assert personas.count_sentence(book) == "4 personas from 1 segmentation."
+    assert personas.count_sentence(book, labels=True) == "4 personas from 1 segmentation (Demographic segments)."
+    assert personas.exports_sentence(book).startswith("Wrote 4 personas from 1 segmentation to `exports/personas.csv`")

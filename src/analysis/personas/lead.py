@@ -237,7 +237,8 @@ def persona_counts(book: PersonaBook) -> dict[str, int]:
 
 
 def count_sentence(book: PersonaBook, *, labels: bool = False) -> str:
-    """"32 personas: 31 from 6 segmentations and 1 combined target group." (:func:`persona_counts`).
+    """"32 personas: 31 from 6 segmentations and 1 combined target group." or "4 personas from 1
+    segmentation." (the numbers of :func:`persona_counts`).
 
     ``labels=True`` names the segmentations in brackets after their number.
     """
@@ -250,10 +251,11 @@ def count_sentence(book: PersonaBook, *, labels: bool = False) -> str:
         columns = list(dict.fromkeys(r["segmentation"] for r in book.records if r["segmentation"] != COMBINED))
         specs = book.population.segmentations
         named = " (" + ", ".join(specs[col].label if col in specs else col for col in columns) + ")"
-    parts = [f"{c['from_segmentations']} from {c['segmentations']} segmentation{'s' if c['segmentations'] != 1 else ''}{named}"]
-    if c["target_groups"]:
-        parts.append(f"{c['target_groups']} combined target group{'s' if c['target_groups'] != 1 else ''}")
-    return f"{text}: {' and '.join(parts)}."
+    source = f"{c['segmentations']} segmentation{'s' if c['segmentations'] != 1 else ''}{named}"
+    if not c["target_groups"]:
+        return f"{text} from {source}."
+    groups = f"{c['target_groups']} combined target group{'s' if c['target_groups'] != 1 else ''}"
+    return f"{text}: {c['from_segmentations']} from {source} and {groups}."
 
 
 def exports_sentence(book: PersonaBook) -> str:
