@@ -27,6 +27,7 @@ import pandas as pd
 import pytest
 
 from analysis import clv
+from analysis.clv.models.basic import purchases_given_latent
 
 PAPER_BGNBD = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
 PAPER_LL = -9582.4
@@ -395,6 +396,31 @@ def test_every_scoring_path_works_for_every_family(model: str) -> None:
     value = clv.customer_lifetime_value(fit, spend, HISTORIES, discount_rate_annual=0.0)
     horizon = 12 * clv.PERIODS_PER_MONTH["W"]
     np.testing.assert_allclose(value["expected_purchases"], fit.expected_purchases(x, t_x, T, horizon), rtol=1e-9)
+    intervals = clv.clv_intervals(fit, spend, HISTORIES, n_draws=400, random_state=1)
+    assert (intervals["clv_low"] <= intervals["clv_high"]).all()
+    # parameters known exactly: P(alive) has no parameter uncertainty
+    np.testing.assert_allclose(intervals["p_alive_low"], alive, rtol=1e-9)
+    np.testing.assert_allclose(intervals["p_alive_high"], alive, rtol=1e-9)
+
+
+@pytest.mark.parametrize("model", sorted(FAMILY_PARAMS))
+def test_posterior_draws_average_to_the_closed_form(model: str) -> None:
+    """The latent-state draws behind the intervals are the posterior the closed forms integrate."""
+    params = FAMILY_PARAMS[model]
+    formulas = clv.family(model).formulas
+    rng = np.random.default_rng(7)
+    x, t_x, T = (HISTORIES[c].to_numpy(float)[1:] for c in ("frequency", "recency", "T"))
+    n_draws = 200_000
+    draw_params = {k: np.full((n_draws, 1), v) for k, v in params.items()}
+    alive, rate, dropout = formulas.latent_draws(draw_params, x, t_x, T, rng)
+    draws = np.where(alive, purchases_given_latent(rate, dropout, 39.0), 0.0)
+    standard_error = draws.std(axis=0) / np.sqrt(n_draws)
+    closed = formulas.conditional_expected_purchases(params, x, t_x, T, 39.0)
+    assert np.all(np.abs(draws.mean(axis=0) - closed) < 4 * standard_error + 1e-9)
+    spend = clv.models.gamma_gamma.spend_draws({k: np.full((n_draws, 1), v) for k, v in PAPER_GAMMA_GAMMA.items()},
+                                               np.array([0.0, 6.0]), np.array([0.0, 30.0]), rng)
+    np.testing.assert_allclose(spend.mean(axis=0), clv.conditional_expected_spend(PAPER_GAMMA_GAMMA, [0, 6], [0.0, 30.0]),
+                               rtol=0.01)
 
 
 def test_fit_pickles_without_the_pymc_model() -> None:
@@ -675,3 +701,129 @@ def test_fitting_in_a_fresh_process_prints_nothing(cdnow_dir: Path, tmp_path: Pa
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout == "" and result.stderr == ""
+
+
+# --------------------------------------------------------------------------------------
+# Holdout plan, degenerate fits, Gamma-Gamma check, churn bands, intervals (no PyMC)
+# --------------------------------------------------------------------------------------
+
+
+def _simulate_bgnbd(params: dict[str, float], n_customers: int, seed: int) -> pd.DataFrame:
+    """Customers from the BG/NBD story (``a = None``: nobody ever drops out), vectorised over customers."""
+    rng = np.random.default_rng(seed)
+    T = rng.uniform(20.0, 52.0, n_customers)
+    rate = rng.gamma(params["r"], 1.0 / params["alpha"], n_customers)
+    dropout = np.zeros(n_customers) if params.get("a") is None else rng.beta(params["a"], params["b"], n_customers)
+    clock, last, frequency = np.zeros(n_customers), np.zeros(n_customers), np.zeros(n_customers)
+    active = np.ones(n_customers, dtype=bool)
+    while active.any():  # one iteration per purchase event, vectorised over customers
+        clock[active] += rng.exponential(1.0 / rate[active])
+        bought = active & (clock <= T)
+        frequency[bought] += 1
+        last[bought] = clock[bought]
+        active = bought & (rng.random(n_customers) >= dropout)
+    return pd.DataFrame({"customer_id": np.arange(n_customers), "frequency": frequency, "recency": last, "T": T})
+
+
+def test_plan_holdout_defaults_to_the_last_quarter_and_honours_the_config() -> None:
+    plan = clv.plan_holdout(pd.Timestamp("2024-01-01"), pd.Timestamp("2024-12-30"))
+    assert plan.available and plan.source == "default" and plan.periods == 13.0
+    assert plan.calibration_end == pd.Timestamp("2024-09-30")
+    days = clv.plan_holdout(pd.Timestamp("2024-01-01"), pd.Timestamp("2024-01-21"), time_unit="D", fraction=0.5)
+    assert days.periods == 10.0
+    configured = clv.plan_holdout(pd.Timestamp("1997-01-01"), pd.Timestamp("1998-06-30"), calibration_end="1997-09-30")
+    assert configured.source == "config" and configured.periods == 39.0
+    short = clv.plan_holdout(pd.Timestamp("2024-01-01"), pd.Timestamp("2024-01-10"))
+    assert not short.available and "too short" in short.reason
+    assert clv.plan_holdout(pd.Timestamp("2024-01-01"), pd.Timestamp("2024-01-15")).periods == 1.0  # 2 weeks: 1 held out
+    with pytest.raises(ValueError, match="params.14_value.calibration_end"):
+        clv.plan_holdout(pd.Timestamp("2024-01-01"), pd.Timestamp("2024-12-30"), calibration_end="2025-02-01")
+
+
+def test_share_lost_matches_simulation_for_every_family() -> None:
+    rng = np.random.default_rng(3)
+    n, t = 400_000, 50.0
+    rate = rng.gamma(0.8, 1 / 6.0, n)
+    p = rng.beta(0.9, 3.0, n)
+    # BG/NBD: alive at t when no dropout happened at any purchase: exp(-rate p t) given rate, p
+    assert clv.share_lost({"r": 0.8, "alpha": 6.0, "a": 0.9, "b": 3.0}, t) == pytest.approx(
+        1 - np.exp(-rate * p * t).mean(), abs=3e-3)
+    # MBG/NBD: also a dropout chance at the first purchase
+    assert clv.share_lost({"r": 0.8, "alpha": 6.0, "a": 0.9, "b": 3.0}, t, model="mbgnbd") == pytest.approx(
+        1 - ((1 - p) * np.exp(-rate * p * t)).mean(), abs=3e-3)
+    mu = rng.gamma(0.6, 1 / 11.0, n)
+    assert clv.share_lost({"r": 0.55, "alpha": 10.0, "s": 0.6, "beta": 11.0}, t) == pytest.approx(
+        1 - np.exp(-mu * t).mean(), abs=3e-3)
+
+
+def test_dropout_diagnostic_flags_a_population_where_nobody_leaves() -> None:
+    """A generator setting with no dropout: the fit degenerates and the diagnostic says why in words."""
+    nobody_leaves = _simulate_bgnbd({"r": 0.8, "alpha": 6.0}, 3000, seed=11)
+    for model in ("bgnbd", "mbgnbd", "pareto_nbd"):
+        fit = clv.fit_purchase_model(nobody_leaves, model=model)
+        found = clv.dropout_diagnostic(fit, nobody_leaves, span=52.0)
+        assert found.degenerate, (model, fit.params_)
+        assert any("ever leave" in reason or "expects only" in reason for reason in found.reasons)
+        assert "has degenerated" in found.sentence()
+    leaving = _simulate_bgnbd({"r": 0.8, "alpha": 6.0, "a": 0.9, "b": 3.0}, 3000, seed=12)
+    sound = clv.dropout_diagnostic(clv.fit_bgnbd(leaving), leaving, span=52.0)
+    assert not sound.degenerate and sound.evidence["share_lost_pct"] > 20
+    worse_than_naive = clv.dropout_diagnostic(clv.fit_bgnbd(leaving), leaving, span=52.0,
+                                              metrics={"mae_model": 1.1, "mae_naive": 1.0})
+    assert worse_than_naive.degenerate and "no better than" in worse_than_naive.reasons[0]
+
+
+def test_gamma_gamma_check_warns_on_dependent_spend() -> None:
+    rng = np.random.default_rng(5)
+    frequency = rng.integers(1, 30, 500)
+    dependent = pd.DataFrame({"frequency": frequency, "monetary_value": 200.0 / frequency * rng.lognormal(0, 0.2, 500)})
+    warned = clv.gamma_gamma_check(dependent)
+    assert warned["warn"] and warned["pearson"] < -0.3 and warned["sentence"].startswith("Warning")
+    assert "overstated" in warned["sentence"] and warned["repeat_buyers"] == 500
+    independent = dependent.assign(monetary_value=rng.lognormal(3, 0.5, 500))
+    assert not clv.gamma_gamma_check(independent)["warn"]
+    assert clv.gamma_gamma_check(dependent, max_abs_correlation=0.99)["warn"] is False
+
+
+def test_empirical_rule_sets_silence_against_each_customers_rhythm() -> None:
+    summary = pd.DataFrame({"frequency": [0, 0, 10, 10, 1], "recency": [0.0, 0.0, 40.0, 20.0, 2.0],
+                            "T": [2.0, 40.0, 41.0, 41.0, 40.0]})
+    rule = clv.EmpiricalChurnRule().fit(summary)
+    assert rule.population_gap_ == pytest.approx(np.median([4.0, 2.0, 2.0]))
+    scored = rule.score(summary)
+    activity = scored["activity"].to_numpy()
+    assert activity[0] > activity[1]  # a one-order customer silent for long is less active than a new one
+    assert activity[2] > activity[3]  # same rhythm, the one who bought recently is more active
+    assert activity[1] < 0.2 and activity[2] > 0.7
+    assert (scored["activity_low"] <= scored["activity"]).all() and (scored["activity"] <= scored["activity_high"]).all()
+
+
+def test_churn_bands_are_cut_where_observed_repurchase_falls() -> None:
+    rng = np.random.default_rng(9)
+    score = rng.uniform(0, 1, 5000)
+    bought = rng.random(5000) < score  # chance of buying again = score
+    bands = clv.ChurnBands().fit(score, bought, window=13.0)
+    base = bought.mean()
+    assert bands.high_below_ == pytest.approx(base / 2, abs=0.05) and bands.low_from_ == pytest.approx(base, abs=0.05)
+    table = bands.table_
+    assert table.loc["high", "repurchase_rate"] < table.loc["medium", "repurchase_rate"] < table.loc["low", "repurchase_rate"]
+    assert list(bands.assign(np.array([0.01, 0.4, 0.99, np.nan]))) == ["high", "medium", "low", np.nan]
+    assert "13 weeks" in bands.sentences("P(alive)")[0]
+    assert "fixed cut-offs" in clv.ChurnBands.fixed().sentences("P(alive)")[0]
+
+
+@pytest.mark.parametrize("model", sorted(FAMILY_PARAMS))
+def test_clv_interval_draws_average_to_the_point_clv(model: str) -> None:
+    fit = clv.PurchaseModelFit(model=model, params_=FAMILY_PARAMS[model])
+    spend = clv.SpendModelFit(params_=PAPER_GAMMA_GAMMA)
+    point = clv.customer_lifetime_value(fit, spend, HISTORIES, discount_rate_annual=0.1)
+    intervals, draws = clv.clv_intervals(fit, spend, HISTORIES, discount_rate_annual=0.1, n_draws=40_000,
+                                         random_state=2, return_draws=True)
+    standard_error = draws.std(axis=0) / np.sqrt(draws.shape[0])
+    assert np.all(np.abs(draws.mean(axis=0) - point["clv"].to_numpy()) < 4 * standard_error + 1e-9)
+    likely_alive = point["p_alive"] > 0.9  # for the lapsed, the value is mostly a point mass at 0 (mean above the interval)
+    inside = (intervals["clv_low"] <= point["clv"]) & (point["clv"] <= intervals["clv_high"])
+    assert inside[likely_alive].all()
+    width = intervals["clv_high"] - intervals["clv_low"]
+    # relative width: the four-week customer with one repeat purchase is far less certain than the steady one
+    assert width[4] / point["clv"][4] > 1.5 * width[2] / point["clv"][2]

@@ -9,8 +9,11 @@ A small package laid out like pymc-marketing's ``clv``:
   :mod:`.models.basic` (family registry, :class:`PurchaseModelFit`);
 * :mod:`.fitting` -- maximum likelihood (or pymc-marketing for priors and MCMC) and the
   uncertainty of the estimates;
-* :mod:`.scoring` -- CLV, P(alive) and expected-purchase grids: every path works for every family;
-* :mod:`.diagnostics` -- holdout validation and model comparison.
+* :mod:`.scoring` -- CLV, per-customer intervals, P(alive) and expected-purchase grids, contact
+  priority: every path works for every family;
+* :mod:`.diagnostics` -- holdout validation, model comparison, degenerate-fit diagnostic,
+  Gamma-Gamma check, empirical churn rule and calibrated churn bands;
+* :mod:`.plotting` -- the page's charts.
 
 References
 ----------
@@ -30,43 +33,51 @@ import numpy as np
 
 from . import diagnostics, fitting, models, scoring, summary
 from .diagnostics import (
+    ChurnBands,
+    EmpiricalChurnRule,
+    FitDiagnostic,
     HoldoutPlan,
     compare_models,
+    dropout_diagnostic,
+    gamma_gamma_check,
     holdout_comparison,
     holdout_metrics,
     holdout_predictions,
     plan_holdout,
+    share_lost,
 )
 from .fitting import fit_bgnbd, fit_gamma_gamma, fit_purchase_model
-from .models import (
-    FAMILIES,
-    Family,
-    PurchaseModelFit,
-    SpendModelFit,
-    family,
-    infer_family,
-)
+from .models import FAMILIES, Family, PurchaseModelFit, SpendModelFit, family, infer_family
 from .models.gamma_gamma import conditional_expected_spend, gamma_gamma_log_likelihood
 from .scoring import (
+    clv_intervals,
+    contact_priority,
     customer_lifetime_value,
     expected_purchases_matrix,
     p_alive_matrix,
+    priority_formula,
 )
 from .summary import PERIODS_PER_MONTH, rfm_summary
 
 __all__ = [
     "FAMILIES",
     "PERIODS_PER_MONTH",
+    "ChurnBands",
+    "EmpiricalChurnRule",
     "Family",
+    "FitDiagnostic",
     "HoldoutPlan",
     "PurchaseModelFit",
     "SpendModelFit",
     "bgnbd_log_likelihood",
+    "clv_intervals",
     "compare_models",
     "conditional_expected_purchases",
     "conditional_expected_spend",
+    "contact_priority",
     "customer_lifetime_value",
     "diagnostics",
+    "dropout_diagnostic",
     "expected_purchases_matrix",
     "expected_purchases_new_customer",
     "family",
@@ -74,6 +85,7 @@ __all__ = [
     "fit_gamma_gamma",
     "fit_purchase_model",
     "fitting",
+    "gamma_gamma_check",
     "gamma_gamma_log_likelihood",
     "holdout_comparison",
     "holdout_metrics",
@@ -83,8 +95,10 @@ __all__ = [
     "p_alive",
     "p_alive_matrix",
     "plan_holdout",
+    "priority_formula",
     "rfm_summary",
     "scoring",
+    "share_lost",
     "summary",
 ]
 

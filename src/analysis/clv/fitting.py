@@ -116,10 +116,15 @@ def fit_purchase_model(
     def log_likelihood(params: Mapping[str, Any]) -> np.ndarray:
         return formulas.log_likelihood(params, x, t_x, T)
 
+    def search_likelihood(params: Mapping[str, Any]) -> np.ndarray:
+        # Without the quadrature fallback, regions where the hypergeometric term overflows (a flat
+        # ridge of ever larger Pareto/NBD s and beta) read as impossible and the search stays out.
+        return formulas.log_likelihood(params, x, t_x, T, quadrature_fallback=False)
+
     started = time.perf_counter()
     fitted = None
     if _use_closed_form(engine, priors, method):
-        params, prior_label = maximum_likelihood(log_likelihood, fam.param_names), "flat"
+        params, prior_label = maximum_likelihood(search_likelihood, fam.param_names), "flat"
     else:
         with quiet_pymc(method):
             clv, prior_cls = _import_pymc_marketing()

@@ -82,7 +82,9 @@ def p_alive(params: Mapping[str, Any], frequency: Any, recency: Any, T: Any) -> 
     return expit(-_log_odds_dropped(r, alpha, a, b, x, t_x, T))
 
 
-def log_likelihood(params: Mapping[str, Any], frequency: Any, recency: Any, T: Any) -> np.ndarray:
+def log_likelihood(
+    params: Mapping[str, Any], frequency: Any, recency: Any, T: Any, quadrature_fallback: bool = True
+) -> np.ndarray:
     """Per-customer BG/NBD log-likelihood, equation (6) of [1]_.
 
     ``LL_i = ln B(a, b+x)/B(a, b) + ln Gamma(r+x)/Gamma(r) + r ln(alpha)
@@ -100,7 +102,8 @@ def log_likelihood(params: Mapping[str, Any], frequency: Any, recency: Any, T: A
 
 
 def latent_draws(
-    params: Mapping[str, Any], frequency: Any, recency: Any, T: Any, rng: np.random.Generator
+    params: Mapping[str, Any], frequency: Any, recency: Any, T: Any, rng: np.random.Generator,
+    alive_prob: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One draw of each customer's latent state from its posterior: (alive, purchase rate, dropout rate).
 
@@ -109,8 +112,9 @@ def latent_draws(
     """
     r, alpha, a, b = param_arrays(params, PARAMS)
     x, t_x, T = as_float_arrays(frequency, recency, T)
-    alive_prob = p_alive(params, x, t_x, T)
-    shape = alive_prob.shape
+    if alive_prob is None:  # the caller may pass P(alive) at these parameters, already computed
+        alive_prob = p_alive(params, x, t_x, T)
+    shape = np.broadcast_shapes(np.shape(alive_prob), np.broadcast_shapes(r.shape, x.shape))
     alive = rng.random(shape) < alive_prob
     rate = rng.gamma(np.broadcast_to(r + x, shape)) / np.broadcast_to(alpha + T, shape)
     p = rng.beta(np.broadcast_to(a, shape), np.broadcast_to(b + x, shape))

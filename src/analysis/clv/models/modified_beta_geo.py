@@ -56,7 +56,9 @@ def p_alive(params: Mapping[str, Any], frequency: Any, recency: Any, T: Any) -> 
     return expit(-_log_odds_dropped(r, alpha, a, b, x, t_x, T))
 
 
-def log_likelihood(params: Mapping[str, Any], frequency: Any, recency: Any, T: Any) -> np.ndarray:
+def log_likelihood(
+    params: Mapping[str, Any], frequency: Any, recency: Any, T: Any, quadrature_fallback: bool = True
+) -> np.ndarray:
     """Per-customer MBG/NBD log-likelihood (as pymc-marketing's ``ModifiedBetaGeoNBD.logp``)."""
     r, alpha, a, b = param_arrays(params, PARAMS)
     x, t_x, T = as_float_arrays(frequency, recency, T)
@@ -69,7 +71,8 @@ def log_likelihood(params: Mapping[str, Any], frequency: Any, recency: Any, T: A
 
 
 def latent_draws(
-    params: Mapping[str, Any], frequency: Any, recency: Any, T: Any, rng: np.random.Generator
+    params: Mapping[str, Any], frequency: Any, recency: Any, T: Any, rng: np.random.Generator,
+    alive_prob: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One draw of each customer's latent state: (alive, purchase rate, dropout rate).
 
@@ -78,8 +81,9 @@ def latent_draws(
     """
     r, alpha, a, b = param_arrays(params, PARAMS)
     x, t_x, T = as_float_arrays(frequency, recency, T)
-    alive_prob = p_alive(params, x, t_x, T)
-    shape = alive_prob.shape
+    if alive_prob is None:  # the caller may pass P(alive) at these parameters, already computed
+        alive_prob = p_alive(params, x, t_x, T)
+    shape = np.broadcast_shapes(np.shape(alive_prob), np.broadcast_shapes(r.shape, x.shape))
     alive = rng.random(shape) < alive_prob
     rate = rng.gamma(np.broadcast_to(r + x, shape)) / np.broadcast_to(alpha + T, shape)
     p = rng.beta(np.broadcast_to(a, shape), np.broadcast_to(b + x + 1.0, shape))

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from scipy.special import gammaln, hyp2f1
+from scipy.special import gammaln, hyp2f1, logsumexp
 
 from .basic import as_float_arrays, param_arrays
 
@@ -31,8 +31,17 @@ def _one_minus_power_over(exponent: np.ndarray, log_base: np.ndarray) -> np.ndar
     return np.where(exponent == 0.0, -log_base, -np.expm1(exponent * log_base) / safe)
 
 
-def log_likelihood(params: Mapping[str, Any], frequency: Any, recency: Any, T: Any) -> np.ndarray:
-    """Per-customer Pareto/NBD log-likelihood (equation (22) of [1]_, as pymc-marketing computes it)."""
+def log_likelihood(
+    params: Mapping[str, Any], frequency: Any, recency: Any, T: Any, quadrature_fallback: bool = True
+) -> np.ndarray:
+    """Per-customer Pareto/NBD log-likelihood (equation (22) of [1]_, as pymc-marketing computes it).
+
+    Where scipy's Gaussian hypergeometric function overflows (large ``s`` and ``beta`` with the
+    argument close to 1, which parameter draws for intervals reach), the same likelihood is taken
+    from its integral form by quadrature (:func:`_log_likelihood_by_quadrature`); with
+    ``quadrature_fallback=False`` those entries stay non-finite (the fit's search treats them as
+    out of bounds).
+    """
     r, alpha, s, beta = param_arrays(params, PARAMS)
     x, t_x, T = as_float_arrays(frequency, recency, T)
     rsx = r + s + x
@@ -43,13 +52,49 @@ def log_likelihood(params: Mapping[str, Any], frequency: Any, recency: Any, T: A
     first_b = np.where(cond, s + 1.0, rx)
     second_b = np.where(cond, s, rx + 1.0)
     refactored = rsx * np.log(larger + t_x)
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         hyp_t1 = np.log(hyp2f1(rsx, first_b, rsx + 1.0, diff / (larger + t_x)))
         hyp_t2 = np.log(hyp2f1(rsx, second_b, rsx + 1.0, diff / (larger + T))) - rsx * np.log(larger + T) + refactored
         a1 = gammaln(rx) - gammaln(r) + r * np.log(alpha) + s * np.log(beta) - refactored
         a2 = np.log(s) - np.log(rsx) + hyp_t1
-    a3 = np.log(rx) - np.log(rsx) + hyp_t2
-    return a1 + np.logaddexp(a2, a3)
+        a3 = np.log(rx) - np.log(rsx) + hyp_t2
+        out = a1 + np.logaddexp(a2, a3)
+    failed = ~np.isfinite(out)
+    if quadrature_fallback and failed.any():
+        shape = out.shape
+        r_, alpha_, s_, beta_, x_, t_x_, T_ = (np.broadcast_to(v, shape)[failed] for v in (r, alpha, s, beta, x, t_x, T))
+        out = np.array(out, copy=True)
+        out[failed] = _log_likelihood_by_quadrature(r_, alpha_, s_, beta_, x_, t_x_, T_)
+    return out
+
+
+def _log_likelihood_by_quadrature(r, alpha, s, beta, x, t_x, T, n_nodes: int = 64) -> np.ndarray:
+    """Pareto/NBD log-likelihood from its integral form, for 1-D arrays of equal length.
+
+    ``L = Gamma(r+x)/Gamma(r) alpha^r beta^s [ (alpha+T)^-(r+x) (beta+T)^-s
+    + s * int_{t_x}^{T} (alpha+tau)^-(r+x) (beta+tau)^-(s+1) dtau ]`` (the customer is alive at ``T``,
+    or died at ``tau`` between the last purchase and ``T``). The integral is taken with Gauss-Legendre
+    nodes after substituting ``w = log((alpha+tau)/(alpha+t_x))`` and ``v = (1 - exp(-lam w))/lam``,
+    ``lam`` the integrand's initial rate of decay in ``w``, which leaves a slowly varying integrand.
+    """
+    rx = r + x
+    lam = (rx - 1.0) + (s + 1.0) * (alpha + t_x) / (beta + t_x)
+    decays = lam > 1e-9
+    lam_safe = np.where(decays, lam, 1.0)
+    width = np.log((alpha + T) / (alpha + t_x))
+    span = np.where(decays, -np.expm1(-lam_safe * width) / lam_safe, width)
+    nodes, weights = np.polynomial.legendre.leggauss(n_nodes)
+    v = span[:, None] * (nodes + 1.0) / 2.0
+    w = np.where(decays[:, None], -np.log1p(-lam_safe[:, None] * v) / lam_safe[:, None], v)
+    log_alpha_tau = np.log(alpha + t_x)[:, None] + w
+    tau = np.exp(log_alpha_tau) - alpha[:, None]
+    log_integrand = (-(rx[:, None] - 1.0) * log_alpha_tau - (s[:, None] + 1.0) * np.log(beta[:, None] + tau)
+                     + np.where(decays[:, None], lam_safe[:, None] * w, 0.0))
+    with np.errstate(divide="ignore"):
+        log_integral = logsumexp(log_integrand + np.log(weights / 2.0), axis=1) + np.log(span)
+        alive_term = -rx * np.log(alpha + T) - s * np.log(beta + T)
+        return (gammaln(rx) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
+                + np.logaddexp(alive_term, np.log(s) + log_integral))
 
 
 def p_alive(params: Mapping[str, Any], frequency: Any, recency: Any, T: Any) -> np.ndarray:
@@ -87,7 +132,8 @@ def expected_purchases_new_customer(params: Mapping[str, Any], t: Any) -> np.nda
 
 
 def latent_draws(
-    params: Mapping[str, Any], frequency: Any, recency: Any, T: Any, rng: np.random.Generator
+    params: Mapping[str, Any], frequency: Any, recency: Any, T: Any, rng: np.random.Generator,
+    alive_prob: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One draw of each customer's latent state: (alive, purchase rate, dropout rate).
 
@@ -95,8 +141,9 @@ def latent_draws(
     """
     r, alpha, s, beta = param_arrays(params, PARAMS)
     x, t_x, T = as_float_arrays(frequency, recency, T)
-    alive_prob = p_alive(params, x, t_x, T)
-    shape = alive_prob.shape
+    if alive_prob is None:  # the caller may pass P(alive) at these parameters, already computed
+        alive_prob = p_alive(params, x, t_x, T)
+    shape = np.broadcast_shapes(np.shape(alive_prob), np.broadcast_shapes(r.shape, x.shape))
     alive = rng.random(shape) < alive_prob
     rate = rng.gamma(np.broadcast_to(r + x, shape)) / np.broadcast_to(alpha + T, shape)
     dropout = rng.gamma(np.broadcast_to(s, shape)) / np.broadcast_to(beta + T, shape)
