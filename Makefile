@@ -8,14 +8,15 @@ CONFIG ?= config/sample.yaml
 RUN_ID ?=
 RUN ?= reports/latest
 PYTEST_ARGS ?=
+BENCH_SIZES ?= S M L
 LAB_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup report test lab sample pdf clean distclean
+.PHONY: help setup report test lab sample pdf bench clean distclean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-10s %s\n", $$1, $$2}'
-	@echo "  (variables: CONFIG=$(CONFIG) RUN_ID=<name> PYTEST_ARGS='-k clv')"
+	@echo "  (variables: CONFIG=$(CONFIG) RUN_ID=<name> PYTEST_ARGS='-k clv' BENCH_SIZES='S M')"
 
 setup: $(STAMP) ## create .venv from pyproject.toml and register the Jupyter kernel (idempotent)
 
@@ -41,6 +42,9 @@ pdf: setup ## print a run (RUN=reports/<run_id>, default the latest) as one PDF 
 
 sample: setup ## regenerate data/sample/ with the synthetic generator
 	$(BIN)/analysis sample --out data/sample
+
+bench: setup ## time features vs hand-written DuckDB/polars/pandas and every step at S/M/L -> benchmarks/RESULTS.md (BENCH_SIZES="S M")
+	$(BIN)/python benchmarks/run.py --sizes $(BENCH_SIZES)
 
 clean: ## remove generated reports and caches (keeps .venv)
 	rm -rf reports/*/ reports/.staging reports/latest .pytest_cache

@@ -17,8 +17,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from analysis import features, io, workspace  # noqa: E402
-from analysis.config import load_config  # noqa: E402
+from analysis import features, io, workspace
+from analysis.config import load_config
 
 
 def main() -> None:

@@ -157,13 +157,10 @@ def _feature_sql(cols: set[str], top: list[str], *, returns: bool, events: bool)
         selects += [f"coalesce(usage.{k}, 0) AS {k}" for k in ("sessions", "views", "opens", "clicks")]
     extra = "".join(f", {s}" for s in selects)
     return f"""
-        WITH products AS (
-            -- one row per customer and product: every spend and loyalty figure sums these
-            SELECT customer_id, product_id, category, {brand} AS brand,
-                   sum({_micro('amount')}) AS spend_u, sum({_micro('quantity')}) AS items_u,
-                   sum({margin}) AS margin_u, count(*) AS n_lines,
-                   min(order_id) AS first_order, max(order_id) AS last_order
-            FROM tx GROUP BY customer_id, product_id, category, brand
+        WITH by_category AS (
+            SELECT customer_id, category, sum({_micro('amount')}) AS spend_u, sum({_micro('quantity')}) AS items_u,
+                   sum({margin}) AS margin_u, count(*) AS n_lines
+            FROM tx GROUP BY customer_id, category
         ),
         orders AS (
             SELECT customer_id, order_id, {channel} AS channel, min("timestamp") AS ordered_at
@@ -183,25 +180,27 @@ def _feature_sql(cols: set[str], top: list[str], *, returns: bool, events: bool)
         spend AS (
             SELECT customer_id, sum(spend_u) AS spend_u, sum(items_u) AS items_u, sum(margin_u) AS margin_u,
                    sum(n_lines) AS n_lines
-            FROM products GROUP BY customer_id
+            FROM by_category GROUP BY customer_id
         ),
         categories AS (
             SELECT customer_id, count(*) AS n_categories,
                    arg_min(category, struct_pack(s := -spend_u, c := category)) AS favourite_category,
                    max(spend_u) AS favourite_category_u{category_sums}
-            FROM (SELECT customer_id, category, sum(spend_u) AS spend_u FROM products GROUP BY 1, 2) AS c
-            GROUP BY customer_id
+            FROM by_category GROUP BY customer_id
         ),
         brands AS (
             SELECT customer_id, max(spend_u) AS favourite_brand_u, sum(spend_u) AS branded_u
-            FROM (SELECT customer_id, brand, sum(spend_u) AS spend_u FROM products WHERE brand IS NOT NULL GROUP BY 1, 2) AS b
+            FROM (SELECT customer_id, {brand} AS brand, sum({_micro('amount')}) AS spend_u
+                  FROM tx WHERE {brand} IS NOT NULL GROUP BY 1, 2) AS b
             GROUP BY customer_id
         ),
+        -- a product is bought in more than one order when two of its order ids differ; their 64-bit
+        -- hashes tell that at a fraction of the cost of comparing the strings
         repeats AS (
             SELECT customer_id, count(*) AS n_products,
                    sum(CASE WHEN first_order < last_order THEN 1 ELSE 0 END) AS n_repeat_products
-            FROM (SELECT customer_id, product_id, min(first_order) AS first_order, max(last_order) AS last_order
-                  FROM products GROUP BY 1, 2) AS p
+            FROM (SELECT customer_id, product_id, min(hash(order_id)) AS first_order, max(hash(order_id)) AS last_order
+                  FROM tx GROUP BY 1, 2) AS p
             GROUP BY customer_id
         ){_optional_ctes(returns, events)}
         SELECT timing.customer_id, timing.frequency, timing.first_order_at, timing.last_order_at,

@@ -110,6 +110,9 @@ class SparkEngine(Engine):
         for table in tree.find_all(exp.Table):
             if table.name in self._views and table.name not in ctes:
                 table.set("this", exp.to_identifier(self._views[table.name]))
+        for call in list(tree.find_all(exp.Anonymous)):
+            if call.name.lower() == "hash":  # DuckDB's hash is 64-bit; Spark's HASH only 32
+                call.replace(exp.Anonymous(this="XXHASH64", expressions=call.expressions))
         return tree.sql(dialect="spark")
 
     def query(self, sql: str) -> pd.DataFrame:
