@@ -7,8 +7,14 @@ Works on a per-customer frame holding a value measure (predicted ``clv`` from
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
 import numpy as np
 import pandas as pd
+
+from .base import SegmentationResult, Verdict, rules_verdict
+from .common import add_shares
 
 #: Default tiers: share of customers (by descending value) in each named tier; the rest is "Rest".
 DEFAULT_TIERS: dict[str, float] = {"Top 1%": 0.01, "Top 20%": 0.20}
@@ -213,3 +219,585 @@ def profitability_tables(frame: pd.DataFrame, value_cols: tuple[str, ...] = ("cl
     """:func:`value_by_segment` for every segment column of ``frame`` (``*_segment``, tiers, churn risk)."""
     columns = [c for c in frame.columns if c.endswith("_segment")] + [c for c in ("value_tier", "churn_risk") if c in frame]
     return {col: value_by_segment(frame, col, list(value_cols)).round(1) for col in columns}
+
+
+# --------------------------------------------------------------------------------------------
+# The value basis: CLV models -> value tiers and churn risk, one call for the value page
+# --------------------------------------------------------------------------------------------
+
+#: Families the page fits and compares (``params.14_value.model = "auto"``).
+FAMILY_ORDER = ("bgnbd", "mbgnbd", "pareto_nbd")
+
+
+@dataclass
+class ValueModel:
+    """What a run needs to score customers later without refitting: fitted models, tier cut points, churn rule.
+
+    Picklable (the fits drop their PyMC objects); saved by ``run.save_result`` as ``models/value.joblib``.
+
+    Attributes
+    ----------
+    purchase : analysis.clv.PurchaseModelFit
+        The chosen purchase model, fitted on the full period.
+    spend : analysis.clv.SpendModelFit
+        Gamma-Gamma, fitted on the full period.
+    time_unit, horizon_months, discount_rate_annual, margin
+        How CLV is computed.
+    tier_cuts : dict of str to float
+        Smallest CLV of each named tier, best tier first; below every cut is ``Rest``.
+    churn_path : {"model", "empirical"}
+        What drives P(alive) and churn risk.
+    churn_rule : analysis.clv.EmpiricalChurnRule or None
+        The empirical rule (its population gap) when ``churn_path == "empirical"``.
+    bands : analysis.clv.ChurnBands
+        Churn-risk cut points on the churn score.
+    """
+
+    purchase: Any
+    spend: Any
+    time_unit: str
+    horizon_months: int
+    discount_rate_annual: float
+    margin: float
+    tier_cuts: dict[str, float]
+    churn_path: str
+    churn_rule: Any
+    bands: Any
+
+    def score(self, transactions: pd.DataFrame, as_of: str | pd.Timestamp) -> pd.DataFrame:
+        """Per-customer value labels for (new) transactions as of a date, with the stored models.
+
+        Returns ``customer_id, clv, p_alive, expected_purchases, expected_spend, value_tier, churn_risk``.
+        """
+        from .. import clv
+
+        summary = clv.rfm_summary(transactions, observation_period_end=as_of, time_unit=self.time_unit)
+        scores = clv.customer_lifetime_value(self.purchase, self.spend, summary, horizon_months=self.horizon_months,
+                                             discount_rate_annual=self.discount_rate_annual, margin=self.margin,
+                                             time_unit=self.time_unit)
+        if self.churn_path == "empirical":
+            scores["p_alive"] = self.churn_rule.score(summary)["activity"].to_numpy()
+        scores["value_tier"] = tiers_from_cuts(scores["clv"], self.tier_cuts)
+        scores["churn_risk"] = np.asarray(self.bands.assign(scores["p_alive"]), dtype=object)
+        scores["customer_id"] = scores["customer_id"].astype(str)
+        return scores
+
+
+def clv_title(model: str) -> str:
+    """Page name of a purchase-model family ("BG/NBD")."""
+    from ..clv import FAMILIES
+
+    return FAMILIES[model].title if model in FAMILIES else model
+
+
+def tiers_from_cuts(values: pd.Series, cuts: dict[str, float]) -> pd.Series:
+    """Tier of each value from stored cut points (best tier first): the first tier whose cut it reaches, else ``Rest``."""
+    out = pd.Series("Rest", index=values.index, dtype=object)
+    for name, cut in sorted(cuts.items(), key=lambda kv: kv[1]):  # a few tiers, lowest cut first
+        out[values >= cut] = name
+    return out.rename("value_tier")
+
+
+def tier_cuts(values: pd.Series, tiers: pd.Series) -> dict[str, float]:
+    """Smallest value in each named tier (``Rest`` excluded), best tier first."""
+    named = tiers[tiers != "Rest"]
+    cuts = values[named.index].groupby(named).min()
+    return {str(k): float(v) for k, v in cuts.sort_values(ascending=False).items()}
+
+
+def tier_uncertainty(frame: pd.DataFrame, cuts: dict[str, float]) -> pd.DataFrame:
+    """Per named tier: members whose CLV interval reaches below its cut, and others whose interval reaches it.
+
+    Columns ``tier``, ``cut``, ``members``, ``could_fall_out`` and ``could_move_in``.
+    """
+    rows = []
+    for name, cut in cuts.items():  # a few tiers
+        member = frame["clv"] >= cut
+        rows.append({"tier": name, "cut": cut, "members": int(member.sum()),
+                     "could_fall_out": int((member & (frame["clv_low"] < cut)).sum()),
+                     "could_move_in": int((~member & (frame["clv_high"] >= cut)).sum())})
+    return pd.DataFrame(rows)
+
+
+def totals_with_intervals(groups: pd.Series, draws: np.ndarray, level: float) -> pd.DataFrame:
+    """Sum of each group's CLV draws, as ``clv_low``/``clv_high`` bounds per group (vectorised over draws)."""
+    codes, names = pd.factorize(groups, sort=False)
+    one_hot = np.zeros((len(groups), len(names)))
+    one_hot[np.arange(len(groups)), codes] = 1.0
+    sums = draws @ one_hot  # draws x groups
+    quantiles = np.quantile(sums, [(1 - level) / 2, (1 + level) / 2], axis=0)
+    return pd.DataFrame({"clv_low": quantiles[0], "clv_high": quantiles[1]}, index=pd.Index(names, name=groups.name))
+
+
+@dataclass(kw_only=True)
+class ValueResult(SegmentationResult):
+    """Value tiers by predicted CLV, churn risk, and the evidence behind them (the value page).
+
+    Besides the shared ``labels`` / ``profiles`` / ``model``: ``rfm`` (the customer summary),
+    ``holdout`` (:class:`analysis.clv.HoldoutPlan`), ``holdout_table`` (predicted vs actual by
+    calibration frequency), ``comparison`` (every family on the holdout), ``fits`` (calibration
+    and full-period fits), ``diagnostic`` (:class:`analysis.clv.FitDiagnostic` of the chosen fit),
+    ``gamma_gamma`` (independence check), ``bands`` (:class:`analysis.clv.ChurnBands`),
+    ``worth`` (one row per customer: value, history, segments), ``tier_uncertainty``.
+    """
+
+    basis: ClassVar[str] = "value"
+    title: ClassVar[str] = "Customer value (CLV) and profitability"
+
+    rfm: pd.DataFrame = field(default_factory=pd.DataFrame)
+    settings: dict[str, Any] = field(default_factory=dict)
+    holdout: Any = None
+    holdout_table: pd.DataFrame | None = None
+    holdout_metrics: dict[str, float] | None = None
+    comparison: pd.DataFrame = field(default_factory=pd.DataFrame)
+    chosen: str = ""
+    choice_reason: str = ""
+    fits: dict[str, dict[str, Any]] = field(default_factory=dict)
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+    diagnostic: Any = None
+    churn_path: str = "model"
+    churn_reason: str = ""
+    gamma_gamma: dict[str, Any] = field(default_factory=dict)
+    bands: Any = None
+    worth: pd.DataFrame = field(default_factory=pd.DataFrame)
+    tier_uncertainty: pd.DataFrame = field(default_factory=pd.DataFrame)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def _rules_verdict(self) -> Verdict | None:
+        return rules_verdict("value tiers by predicted CLV")
+
+    @property
+    def verdict(self) -> Verdict | None:
+        """Value tiers are rules (ranks of predicted CLV), whatever model scored the customers."""
+        return self._rules_verdict() if self.available else None
+
+    # -- sentences for the page -----------------------------------------------------------------
+    @property
+    def unit_name(self) -> str:
+        return {"W": "weeks", "D": "days"}[self.settings.get("time_unit", "W")]
+
+    def headline(self) -> str:
+        return value_headline(self.worth, horizon_months=self.settings["horizon_months"]) + (
+            f" CLV uses a margin of {self.settings['margin']:.0%} and a {self.settings['discount_rate_annual']:.0%} yearly "
+            "discount rate; amounts are in the data's currency.")
+
+    def holdout_sentence(self) -> str:
+        plan = self.holdout
+        if plan is None or not plan.available:
+            return (plan.reason if plan is not None else "No holdout period.") + " The model is not checked against later data."
+        m = self.holdout_metrics or {}
+        if not m:
+            return plan.reason
+        title = clv_title(self.chosen)
+        change = 100 * (m["predicted_total"] / m["actual_total"] - 1) if m["actual_total"] else float("nan")
+        better = "beats" if m["mae_model"] < m["mae_naive"] else "does not beat"
+        return (f"{plan.reason} Actual repeat purchases in the holdout: **{m['actual_total']:,.0f}**; {title} predicted "
+                f"**{m['predicted_total']:,.0f}** ({change:+.1f}%). Mean absolute error per customer: model "
+                f"**{m['mae_model']:.3f}** vs naive same-rate baseline **{m['mae_naive']:.3f}**, so the model {better} it.")
+
+    def choice_sentence(self) -> str:
+        return self.choice_reason
+
+    def churn_sentences(self) -> list[str]:
+        lines = [self.diagnostic.sentence() if self.diagnostic is not None else "", self.churn_reason]
+        if self.bands is not None:
+            lines += self.bands.sentences("P(alive)" if self.churn_path == "model" else "activity score")
+        return [line for line in lines if line]
+
+    def tier_sentence(self) -> str:
+        if self.tier_uncertainty.empty:
+            return ""
+        level = self.settings["interval_level"]
+        parts = [f"{row.tier}: {row.members:,} customers (CLV from {row.cut:,.0f}); {row.could_fall_out:,} of them have a "
+                 f"{level:.0%} interval reaching below that, and {row.could_move_in:,} customers outside reach into it"
+                 for row in self.tier_uncertainty.itertuples()]
+        return "Tier membership is uncertain near the cuts. " + ". ".join(parts) + "."
+
+    def priority_sentence(self) -> str:
+        from ..clv import priority_formula
+
+        return priority_formula(self.settings["horizon_months"], self.settings["discount_rate_annual"], self.settings["margin"],
+                                self.settings["interval_level"])
+
+    def parameter_table(self) -> pd.DataFrame:
+        """Calibration and full-period parameters of every fitted model, one row per fit."""
+        rows = [{"model": fit["title"], "fitted_on": fit["fitted_on"], "customers": fit["customers"],
+                 "parameters": ", ".join(f"{k} = {v:.4g}" for k, v in fit["params"].items()),
+                 "log_likelihood": fit["log_likelihood"]}
+                for period in ("calibration", "full") for fit in self.fits.get(period, {}).values()]
+        return pd.DataFrame(rows)
+
+    def p_alive_grid(self) -> tuple[pd.DataFrame, str]:
+        """P(alive) on a frequency x recency grid for a typical customer age, and its title."""
+        from .. import clv
+
+        typical_T = float(self.rfm["T"].quantile(0.75))
+        grid = coarsen_columns(clv.p_alive_matrix(self.model.purchase, typical_T, max_frequency=10))
+        return grid, f"P(alive) under the {clv_title(self.chosen)} fit (customer for {typical_T:.0f} {self.unit_name})"
+
+    def tier_table(self) -> pd.DataFrame:
+        """Value tiers: customers, past revenue and predicted CLV with its interval (totals)."""
+        columns = ["customers", "customers_pct", "revenue", "revenue_pct", "clv", "clv_low", "clv_high", "clv_pct",
+                   "clv_per_customer"]
+        table = self.profiles.set_index("segment")
+        return table[[c for c in columns if c in table]].round(1)
+
+    def comparison_table(self) -> pd.DataFrame:
+        """Every fitted family on the holdout (or by log-likelihood without one), chosen one marked."""
+        table = self.comparison.copy()
+        table.insert(0, "chosen", table.index == self.chosen)
+        rounding = {"predicted_total": 0, "actual_total": 0, "error_pct": 1, "mae_model": 3, "mae_naive": 3, "log_likelihood": 2}
+        table = table.set_index("title").round({k: v for k, v in rounding.items() if k in table})
+        return table.rename(columns={"predicted_total": "Predicted repeat purchases", "actual_total": "Actual repeat purchases",
+                                     "mae_model": "MAE per customer, model", "mae_naive": "MAE per customer, naive"})
+
+    def churn_band_table(self) -> pd.DataFrame:
+        """Churn-risk levels now (customers, share) and, when calibrated, the holdout repurchase rate behind each."""
+        now = self.labels["churn_risk"].value_counts().reindex(["high", "medium", "low"]).fillna(0).astype(int)
+        table = pd.DataFrame({"customers": now, "customers_pct": (100 * now / max(len(self.labels), 1)).round(1)})
+        if self.bands is not None and self.bands.table_ is not None:
+            table["holdout_repurchase_pct"] = (100 * self.bands.table_["repurchase_rate"]).round(1)
+            table["holdout_customers"] = self.bands.table_["customers"]
+        table.index.name = "churn_risk"
+        return table
+
+    def top_customers(self, n: int = 10) -> pd.DataFrame:
+        """The ``n`` customers with the highest CLV, with their intervals, P(alive) and churn risk."""
+        columns = ["clv", "clv_low", "clv_high", "p_alive", "p_alive_low", "p_alive_high", "churn_risk", "value_tier",
+                   "frequency", "total_spend"]
+        top = self.worth.sort_values("clv", ascending=False).head(n)
+        return top[[c for c in columns if c in top]].round({"clv": 0, "clv_low": 0, "clv_high": 0, "p_alive": 3,
+                                                            "p_alive_low": 3, "p_alive_high": 3, "total_spend": 0})
+
+    def lorenz_curves(self) -> dict[str, pd.DataFrame]:
+        curves = {"predicted value (CLV)": lorenz_curve(self.worth["clv"])}
+        for column, label in (("total_spend", "past revenue"), ("total_margin", "past profit")):
+            if column in self.worth:
+                curves[label] = lorenz_curve(self.worth[column])
+        return curves
+
+    def concentration_sentence(self) -> str:
+        if "total_spend" not in self.worth:
+            return ""
+        spend = self.worth["total_spend"]
+        return (f"The top 20% of customers brought {top_share(spend, 0.2):.0f}% of past revenue (Gini {gini(spend):.2f}); "
+                f"they are predicted to bring {top_share(self.worth['clv'], 0.2):.0f}% of the next "
+                f"{self.settings['horizon_months']} months' value.")
+
+    def profitability(self) -> dict[str, pd.DataFrame]:
+        return profitability_tables(self.worth)
+
+    def profitability_table(self, basis: str) -> pd.DataFrame:
+        tables = self.profitability()
+        return tables[basis if basis in tables else "value_tier"]
+
+    def allocation(self, basis: str) -> pd.DataFrame:
+        return resource_allocation(self.worth, basis if basis in self.worth else "value_tier")
+
+    def summary_lines(self) -> list[str]:
+        lines = [value_headline(self.worth, horizon_months=self.settings["horizon_months"])]
+        title = clv_title(self.chosen)
+        if self.holdout_metrics:
+            m = self.holdout_metrics
+            lines.append(f"Purchase model {title} ({self.choice_reason.split(':')[0].lower() if self.choice_reason else 'chosen'}); "
+                         f"holdout MAE {m['mae_model']:.3f} vs naive {m['mae_naive']:.3f}.")
+        if self.churn_path == "empirical":
+            lines.append("Churn risk from time since last order (the purchase model's dropout fit degenerated).")
+        if self.gamma_gamma.get("warn"):
+            lines.append(f"Spend model warning: frequency-spend correlation {self.gamma_gamma['pearson']:.2f} among repeat buyers.")
+        return lines
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "settings": self.settings,
+            "chosen_model": self.chosen,
+            "model_choice": self.choice_reason,
+            "holdout": None if self.holdout is None else {
+                "calibration_end": None if self.holdout.calibration_end is None else str(self.holdout.calibration_end.date()),
+                "periods": self.holdout.periods, "source": self.holdout.source, "reason": self.holdout.reason,
+                "metrics": self.holdout_metrics,
+                "by_calibration_frequency": None if self.holdout_table is None else self.holdout_table.round(4).reset_index().to_dict(orient="records"),
+            },
+            "calibration_fits": self.fits.get("calibration", {}),
+            "full_period_fits": self.fits.get("full", {}),
+            "comparison": self.comparison.round(4).reset_index().to_dict(orient="records") if len(self.comparison) else [],
+            "degenerate_fit": self.diagnostic.to_dict() if self.diagnostic is not None else None,
+            "family_diagnostics": self.diagnostics,
+            "churn": {"path": self.churn_path, "reason": self.churn_reason,
+                      "bands": self.bands.to_dict() if self.bands is not None else None},
+            "gamma_gamma_check": self.gamma_gamma,
+            "tiers": {"cuts": self.model.tier_cuts if self.model is not None else {},
+                      "uncertainty": self.tier_uncertainty.to_dict(orient="records")},
+            "priority": {"formula": self.priority_sentence(), "horizon_months": self.settings.get("horizon_months")},
+            "timings_seconds": {k: round(v, 2) for k, v in self.timings.items()},
+        }
+
+
+def _fit_record(fit: Any, fitted_on: str, metrics: dict[str, float] | None = None) -> dict[str, Any]:
+    record = {"model": getattr(fit, "model", "gamma_gamma"),
+              "title": fit.family.title if hasattr(fit, "family") else "Gamma-Gamma",
+              "fitted_on": fitted_on, "customers": fit.n_customers_, "params": dict(fit.params_),
+              "log_likelihood": fit.log_likelihood_, "priors": fit.priors, "seconds": fit.fit_seconds_}
+    if metrics is not None:
+        record["holdout"] = metrics
+    return record
+
+
+def segment_value(
+    transactions: pd.DataFrame,
+    features: pd.DataFrame,
+    *,
+    as_of: str | pd.Timestamp,
+    labels: dict[str, pd.DataFrame] | None = None,
+    time_unit: str = "W",
+    model: str = "auto",
+    calibration_end: str | None = None,
+    holdout_fraction: float = 0.25,
+    horizon_months: int = 12,
+    discount_rate_annual: float = 0.10,
+    margin: float | None = None,
+    priors: str = "flat",
+    gamma_gamma_max_correlation: float = 0.3,
+    interval_level: float = 0.9,
+    n_draws: int = 200,
+    tiers: dict[str, float] | None = None,
+    random_state: int = 42,
+) -> ValueResult:
+    """Value tiers by predicted CLV and churn risk, checked on a holdout period.
+
+    1. Summarise the transactions (:func:`analysis.clv.rfm_summary`) and hold out the last
+       ``holdout_fraction`` of the span (``calibration_end`` overrides it).
+    2. Fit BG/NBD, MBG/NBD and Pareto/NBD on the calibration period (or only ``model``), compare
+       their holdout predictions and choose the one with the lowest mean absolute error among
+       fits that have not degenerated (:func:`analysis.clv.dropout_diagnostic`).
+    3. Refit the chosen family and Gamma-Gamma on the full period; score CLV with per-customer
+       intervals (:func:`analysis.clv.clv_intervals`).
+    4. Churn risk: the chosen fit's P(alive), or, when that fit has degenerated, the empirical
+       rule (:class:`analysis.clv.EmpiricalChurnRule`); banded by :class:`analysis.clv.ChurnBands`
+       calibrated on the holdout.
+    5. Value tiers by CLV rank, with tier totals and the customers whose intervals straddle a cut.
+
+    Parameters
+    ----------
+    transactions : DataFrame
+        Validated order lines (``customer_id``, ``timestamp``, ``amount``, optionally ``margin``).
+    features : DataFrame
+        Customer features indexed by ``customer_id`` (``total_spend`` ...), from the behavioral page.
+    as_of : str or Timestamp
+        End of the observation period.
+    labels : dict of DataFrame, optional
+        Other bases' labels (for profitability and allocation by their segments).
+    time_unit : {"W", "D"}
+    model : {"auto", "bgnbd", "mbgnbd", "pareto_nbd"}
+        ``auto`` compares the three on the holdout; a family name forces it.
+    calibration_end : str, optional
+        End of the calibration period (``YYYY-MM-DD``); empty = the default holdout.
+    holdout_fraction : float
+        Share of the data span held out by default.
+    horizon_months, discount_rate_annual : CLV horizon and discounting.
+    margin : float, optional
+        Gross margin applied to spend; None = the data's margin rate, else 1.
+    priors : {"flat", "default"}
+    gamma_gamma_max_correlation : float
+        Threshold of the Gamma-Gamma frequency-spend check.
+    interval_level : float
+        Probability of the per-customer intervals.
+    n_draws : int
+        Posterior draws behind the intervals.
+    tiers : dict, optional
+        Tier name -> cumulative share of customers (default :data:`DEFAULT_TIERS`).
+    random_state : int
+
+    Returns
+    -------
+    ValueResult
+    """
+    import time
+
+    from .. import clv
+
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+    families = FAMILY_ORDER if model == "auto" else (clv.family(model).name,)
+    tiers = tiers or DEFAULT_TIERS
+    as_of = pd.Timestamp(as_of)
+    summary = clv.rfm_summary(transactions, observation_period_end=as_of, time_unit=time_unit)
+    repeat = int((summary["frequency"] > 0).sum())
+    if repeat < 10:
+        return ValueResult(available=False, message=(
+            f"Only {repeat} customers bought more than once by {as_of.date()}: the purchase models need repeat buyers "
+            "to estimate how often customers buy and when they leave. Add more history to the transactions."))
+    margin_used = margin_rate(transactions, margin)
+    unit = {"W": "weeks", "D": "days"}[time_unit]
+    first = transactions["timestamp"].min()
+    span = float((as_of - first) / pd.Timedelta(1, unit=time_unit))
+    plan = clv.plan_holdout(first, as_of, time_unit=time_unit, fraction=holdout_fraction, calibration_end=calibration_end or None)
+    settings = {"time_unit": time_unit, "model": model, "horizon_months": horizon_months,
+                "discount_rate_annual": discount_rate_annual, "margin": margin_used, "priors": priors,
+                "holdout_fraction": holdout_fraction, "gamma_gamma_max_correlation": gamma_gamma_max_correlation,
+                "interval_level": interval_level, "n_draws": n_draws, "interval_method": (
+                    "posterior draws: parameters from the normal approximation of their log-likelihood, then each "
+                    "customer's latent purchase rate, dropout and spend from their posterior"),
+                "random_state": random_state}
+    timings["summary"] = time.perf_counter() - clock
+
+    # -- calibration fits, holdout comparison, choice -------------------------------------------
+    clock = time.perf_counter()
+    calibration: dict[str, Any] = {}
+    records: dict[str, dict[str, Any]] = {"calibration": {}, "full": {}}
+    diagnostics: dict[str, Any] = {}
+    split = None
+    comparison = pd.DataFrame()
+    if plan.available:
+        split = clv.rfm_summary(transactions, observation_period_end=as_of, time_unit=time_unit,
+                                calibration_period_end=plan.calibration_end)
+        calibration_span = span - plan.periods
+        for name in families:  # three families at most
+            fit = clv.fit_purchase_model(split, model=name, priors=priors, random_state=random_state)
+            metrics = clv.holdout_metrics(fit, split)
+            calibration[name] = fit
+            records["calibration"][name] = _fit_record(fit, f"calibration period to {plan.calibration_end.date()}", metrics)
+            diagnostics[name] = clv.dropout_diagnostic(fit, split, span=calibration_span, metrics=metrics,
+                                                       time_unit=time_unit).to_dict()
+        comparison = clv.compare_models(calibration, split)
+        comparison["degenerate"] = [diagnostics[name]["degenerate"] for name in comparison.index]
+        if model == "auto":
+            sound = comparison.loc[~comparison["degenerate"]]
+            pool = sound if len(sound) else comparison
+            chosen = str(pool["mae_model"].idxmin())
+            why = ("lowest mean absolute error on the holdout" + ("" if len(sound) else
+                   ", although every family's fit degenerated") + (" among the fits that did not degenerate"
+                   if len(sound) < len(comparison) and len(sound) else ""))
+            reason = (f"Chosen: {clv.family(chosen).title}, the {why} ({comparison.loc[chosen, 'mae_model']:.3f} purchases per "
+                      f"customer; naive {comparison.loc[chosen, 'mae_naive']:.3f}).")
+        else:
+            chosen = families[0]
+            reason = f"Chosen: {clv.family(chosen).title}, as set in params.14_value.model."
+        holdout_table = clv.holdout_comparison(calibration[chosen], split)
+        holdout_metrics = records["calibration"][chosen]["holdout"]
+        spend_calibration = clv.fit_gamma_gamma(split, priors=priors, random_state=random_state)
+        records["calibration"]["gamma_gamma"] = _fit_record(spend_calibration, f"calibration period to {plan.calibration_end.date()}")
+    else:
+        holdout_table, holdout_metrics = None, None
+        fits_full = {name: clv.fit_purchase_model(summary, model=name, priors=priors, random_state=random_state)
+                     for name in families}
+        chosen = max(fits_full, key=lambda name: fits_full[name].log_likelihood_)
+        comparison = clv.compare_models(fits_full)
+        reason = (f"Chosen: {clv.family(chosen).title}, " + ("the highest log-likelihood on the full period (no holdout to "
+                  "compare predictions on)." if model == "auto" else "as set in params.14_value.model."))
+    timings["calibration_fits"] = time.perf_counter() - clock
+
+    # -- full-period fits and scores -------------------------------------------------------------
+    clock = time.perf_counter()
+    purchase = clv.fit_purchase_model(summary, model=chosen, priors=priors, random_state=random_state)
+    spend = clv.fit_gamma_gamma(summary, priors=priors, random_state=random_state)
+    records["full"][chosen] = _fit_record(purchase, f"all data to {as_of.date()}")
+    records["full"]["gamma_gamma"] = _fit_record(spend, f"all data to {as_of.date()}")
+    diagnostic = clv.dropout_diagnostic(purchase, summary, span=span, metrics=holdout_metrics, time_unit=time_unit)
+    timings["full_fits"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    clv_settings = {"horizon_months": horizon_months, "discount_rate_annual": discount_rate_annual,
+                    "margin": margin_used, "time_unit": time_unit}
+    scores = clv.customer_lifetime_value(purchase, spend, summary, **clv_settings)
+    intervals, draws = clv.clv_intervals(purchase, spend, summary, level=interval_level, n_draws=n_draws,
+                                         random_state=random_state, return_draws=True, **clv_settings)
+    scores = scores.merge(intervals, on="customer_id", how="left", validate="one_to_one")
+    timings["scores_and_intervals"] = time.perf_counter() - clock
+
+    # -- churn path and calibrated bands --------------------------------------------------------
+    clock = time.perf_counter()
+    rule = None
+    if diagnostic.degenerate:
+        churn_path = "empirical"
+        rule = clv.EmpiricalChurnRule().fit(summary)
+        activity = rule.score(summary, level=interval_level)
+        scores["p_alive"] = activity["activity"].to_numpy()
+        scores["p_alive_low"] = activity["activity_low"].to_numpy()
+        scores["p_alive_high"] = activity["activity_high"].to_numpy()
+        churn_reason = (
+            "So churn risk does not come from the model's P(alive). It falls back to an explained rule: each customer's "
+            "time since their last order is set against their own usual time between orders, pulled towards the "
+            f"population's typical gap of {rule.population_gap_:.1f} {unit} (one-order customers get the population's). "
+            "The `p_alive` column then holds this activity score: the chance that a customer still buying at their usual "
+            "rate would have been silent this long. CLV still comes from the model, which assumes nobody leaves: read the "
+            "value of long-silent customers as an upper bound.")
+    else:
+        churn_path = "model"
+        churn_reason = f"Churn risk comes from the {clv.family(chosen).title} fit's P(alive)."
+    if split is not None:
+        if churn_path == "empirical":
+            score_calibration = clv.EmpiricalChurnRule().fit(split).score(split)["activity"].to_numpy()
+        else:
+            score_calibration = calibration[chosen].p_alive(split["frequency"], split["recency"], split["T"])
+        bands = clv.ChurnBands(time_unit=time_unit).fit(score_calibration, split["frequency_holdout"].to_numpy() > 0,
+                                                        window=plan.periods)
+    else:
+        bands = clv.ChurnBands.fixed(time_unit)
+    scores["churn_risk"] = np.asarray(bands.assign(scores["p_alive"]), dtype=object)
+    timings["churn"] = time.perf_counter() - clock
+
+    # -- tiers, profiles, labels ----------------------------------------------------------------
+    scores["customer_id"] = scores["customer_id"].astype(str)
+    worth = customer_value_frame(features, scores, labels)
+    worth["value_tier"] = value_tiers(worth["clv"], tiers)
+    cuts = tier_cuts(worth["clv"], worth["value_tier"])
+    uncertainty = tier_uncertainty(worth, cuts)
+    draw_frame = pd.DataFrame(draws.T, index=scores["customer_id"].to_numpy())
+    tier_of_scored = worth["value_tier"].reindex(draw_frame.index).fillna("Rest").rename("value_tier")
+    tier_totals = totals_with_intervals(tier_of_scored, draws, interval_level)
+    profile = segment_sizes_frame(worth, "value_tier")
+    profile = profile.join(tier_totals, on="segment")
+    profile["clv_pct"] = 100 * profile["clv"] / profile["clv"].sum() if profile["clv"].sum() else np.nan
+    order = [*cuts, "Rest"]
+    profile = profile.set_index("segment").reindex([t for t in order if t in set(profile["segment"])]).reset_index()
+
+    label_cols = ["customer_id", "clv", "clv_low", "clv_high", "p_alive", "p_alive_low", "p_alive_high",
+                  "expected_purchases", "expected_spend", "value_tier", "churn_risk"]
+    frame_out = worth.reset_index().rename(columns={"index": "customer_id"})
+    labels_out = frame_out[[c for c in label_cols if c in frame_out]].copy()
+    labels_out["customer_id"] = labels_out["customer_id"].astype(str)
+
+    value_model = ValueModel(purchase=purchase.without_model(), spend=spend.without_model(), time_unit=time_unit,
+                             horizon_months=horizon_months, discount_rate_annual=discount_rate_annual, margin=margin_used,
+                             tier_cuts=cuts, churn_path=churn_path, churn_rule=rule, bands=bands)
+    return ValueResult(
+        available=True,
+        notes=[],
+        labels=labels_out,
+        profiles=profile,
+        model=value_model,
+        rfm=summary,
+        settings=settings,
+        holdout=plan,
+        holdout_table=holdout_table,
+        holdout_metrics=holdout_metrics,
+        comparison=comparison,
+        chosen=chosen,
+        choice_reason=reason,
+        fits=records,
+        diagnostics=diagnostics,
+        diagnostic=diagnostic,
+        churn_path=churn_path,
+        churn_reason=churn_reason,
+        gamma_gamma=clv.gamma_gamma_check(summary, max_abs_correlation=gamma_gamma_max_correlation),
+        bands=bands,
+        worth=worth,
+        tier_uncertainty=uncertainty,
+        timings=timings,
+    )
+
+
+def segment_sizes_frame(worth: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Profiles of one segmentation of ``worth``: the common columns (revenue = historic spend) plus CLV."""
+    grouped = worth.groupby(column, observed=True, sort=False)
+    out = pd.DataFrame({"customers": grouped.size(),
+                        "revenue": grouped["total_spend"].sum() if "total_spend" in worth else np.nan,
+                        "clv": grouped["clv"].sum()})
+    if "total_margin" in worth:
+        out["margin"] = grouped["total_margin"].sum()
+    add_shares(out, len(worth), has_value="total_spend" in worth)
+    out["clv_per_customer"] = out["clv"] / out["customers"]
+    out = out.reset_index().rename(columns={column: "segment"})
+    front = ["segment", "customers", "customers_pct", "revenue", "revenue_pct", "revenue_per_customer"]
+    return out[front + [c for c in out.columns if c not in front]]
