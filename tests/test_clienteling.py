@@ -33,8 +33,8 @@ def test_next_best_action_rules_in_order():
 
 
 def test_contact_list_ranks_by_value_at_stake():
-    clients = pd.DataFrame({"clv": [10.0, 100.0, 100.0], "churn_risk": ["low", "low", "medium"], "frequency": [2, 2, 2],
-                            "total_spend": [0.0, 0.0, 0.0], "p_alive": [1.0, 1.0, 1.0]}, index=["a", "b", "c"])
+    clients = pd.DataFrame({"clv": [10.0, 100.0, 100.0], "clv_low": [5.0, 50.0, 80.0], "churn_risk": ["low", "low", "medium"],
+                            "frequency": [2, 2, 2], "total_spend": [0.0, 0.0, 0.0], "p_alive": [1.0, 1.0, 1.0]}, index=["a", "b", "c"])
     ranked = clienteling.contact_list(clients)
     assert ranked.index.tolist() == ["c", "b", "a"] and ranked["priority_rank"].tolist() == [1, 2, 3]
 

@@ -50,16 +50,10 @@ def next_best_action(clients: pd.DataFrame) -> pd.DataFrame:
 
 
 def contact_priority(clients: pd.DataFrame, value_col: str = "clv") -> pd.Series:
-    """Priority score: value at stake now = predicted value x urgency.
+    """Priority score: value at stake over the CLV horizon, in one unit (formula: :func:`analysis.clv.contact_priority`)."""
+    from .clv import contact_priority as value_at_stake  # the formula lives with the value model
 
-    Urgency is 1.5 for medium churn risk (save them while it is easy), 1.2 for high risk, 1.0 for
-    low risk; a client's priority is their value times urgency, plus their historic spend weighted
-    by their chance of having left (what a successful contact could recover).
-    """
-    urgency = clients.get("churn_risk", pd.Series("low", index=clients.index)).map({"high": 1.2, "medium": 1.5, "low": 1.0}).fillna(1.0)
-    value = clients[value_col].fillna(0).clip(lower=0)
-    recoverable = clients.get("total_spend", 0) * (1 - clients.get("p_alive", 1.0))
-    return (value * urgency + 0.5 * recoverable).rename("priority_score")
+    return value_at_stake(clients, value_col=value_col)
 
 
 def contact_list(clients: pd.DataFrame, top_n: int | None = 200) -> pd.DataFrame:
