@@ -546,9 +546,10 @@ class ChurnBands:
             return [(f"Churn risk bands are fixed cut-offs of {score_name} (high below 0.3, low from 0.7): the data span "
                     "is too short to calibrate them on a holdout period.")]
         unit = UNIT_NAMES.get(self.time_unit, self.time_unit)
+        article = "an" if score_name[:1].lower() in "aeiou" else "a"
         rates = self.table_["repurchase_rate"]
         out = [(f"Churn risk is calibrated on the holdout: on average {self.base_rate_:.0%} of customers bought again within "
-               f"{self.window:.0f} {unit}. **High** risk: a {score_name} at which customers were less than half as likely "
+               f"{self.window:.0f} {unit}. **High** risk: {article} {score_name} at which customers were less than half as likely "
                f"as that to buy again (under {self.base_rate_ / 2:.0%}); **low** risk: at which they were at least as likely "
                f"({self.base_rate_:.0%} or more); medium in between.")]
         parts = [f"{band} {rates[band]:.0%} of {int(self.table_.loc[band, 'customers']):,}"
