@@ -238,3 +238,29 @@ def test_the_count_reads_plainly_without_target_groups():
     assert personas.count_sentence(book) == "4 personas from 1 segmentation."
     assert personas.count_sentence(book, labels=True) == "4 personas from 1 segmentation (Demographic segments)."
     assert personas.exports_sentence(book).startswith("Wrote 4 personas from 1 segmentation to `exports/personas.csv`")
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_collapsed_sections_print_open(tmp_path):
+    """On screen the per-basis sections are closed; printed (PDF), every card shows."""
+    from pathlib import Path
+
+    chromium = Path("/usr/bin/chromium")
+    if not chromium.exists():
+        pytest.skip("no /usr/bin/chromium")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    pop = _population({"demographic": "clear", "behavioral": "clear", "geographic": "clear"})
+    book = personas.build_personas(pop, min_size=30)
+    page_file = tmp_path / "cards.html"
+    page_file.write_text(f"<html><body>{personas.cards_html(book, collapsed=True)}</body></html>", encoding="utf-8")
+    visible = "() => [...document.querySelectorAll('.card')].filter(c => c.checkVisibility()).length"
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(chromium), headless=True, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page()
+        page.goto(page_file.as_uri())
+        on_screen = page.evaluate(visible)
+        page.emulate_media(media="print")
+        printed = page.evaluate(visible)
+        browser.close()
+    assert on_screen == 0 and printed == len(book.records)
