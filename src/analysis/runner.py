@@ -648,6 +648,17 @@ def _worker(*args: Any) -> tuple[str, str, int | None, float, str]:
         return _execute_and_render(*args)
 
 
+def _worker_stderr_to(path: str) -> None:
+    """Pool initializer: the worker's (and its kernels') stderr goes to ``path``, not the terminal.
+
+    Kernel shutdown in a worker can print library noise (tornado, zmq) that says nothing about
+    the run; the parent shows the log only when a notebook failed (see :func:`_run_notebooks`).
+    """
+    handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(handle, 2)
+    os.close(handle)
+
+
 def _run_notebooks(
     cfg: RunConfig, run_id: str, notebooks: list[Path], folder: io.RunFolder, final: Path, reports_dir: Path,
     notebook_dir: Path, echo: Callable[[str], None], t_start: float, jobs: int | None = None,
@@ -680,7 +691,13 @@ def _run_notebooks(
         return (nb, staging / f"{stem}.ipynb", params, notebook_dir.resolve(), staging / f"{stem}.html"), recorded
 
     pending = [nb.stem for nb in notebooks]
-    pool = None if jobs == 1 else concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
+    parallel = jobs > 1 and len(notebooks) > 1
+    worker_log = tempfile.NamedTemporaryFile(prefix="clientele-workers-", suffix=".log", delete=False)  # noqa: SIM115
+    worker_log.close()
+    pool = concurrent.futures.ProcessPoolExecutor(
+        max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+        initializer=_worker_stderr_to, initargs=(worker_log.name,),
+    ) if parallel else None
     running: dict[concurrent.futures.Future, tuple[str, dict[str, Any]]] = {}
     try:
         while pending or running:
@@ -713,6 +730,11 @@ def _run_notebooks(
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+        log = Path(worker_log.name)
+        noise = log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
+        log.unlink(missing_ok=True)
+        if noise.strip() and any(r.status == "failed" for r in done.values()):
+            print(f"Output of the notebook workers:\n{noise[-5000:]}", file=sys.stderr)
     results = [done[nb.stem] for nb in notebooks]
 
     exports = assemble_exports(folder, cfg)
