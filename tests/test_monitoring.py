@@ -148,6 +148,20 @@ def test_notable_movers_are_the_largest_changes_with_their_segments():
     assert movers["value_tier: previous -> now"].tolist() == ["Top -> Rest", "Rest -> Top"]
 
 
+def test_compare_reads_both_runs_against_the_same_value_measure():
+    ids = ["a", "b", "c", "d"]
+    before = {"behavioral": pd.DataFrame({"customer_id": ids, "rfm_segment": ["Top", "Top", "Low", "Low"]}),
+              "value": pd.DataFrame({"customer_id": ids, "clv": [9.0, 8.0, 1.0, 2.0], "value_tier": ["T", "T", "R", "R"]})}
+    now = {"behavioral": pd.DataFrame({"customer_id": ids, "rfm_segment": ["Top", "Low", "Top", "Low"]})}
+    spend = lambda values: pd.DataFrame({"customer_id": ids, "total_spend": values})
+    comparison = monitoring.compare(before, now, spend([100.0, 90.0, 5.0, 6.0]), spend([110.0, 90.0, 60.0, 6.0]))
+    assert comparison.value_column == "total_spend"  # this run has no CLV: past spend in both
+    assert comparison.movers.set_index("customer_id")["change"].to_dict() == {"c": 55.0, "a": 10.0}
+    assert comparison.migrations["rfm_segment"].summary["moved_up"] == 1
+    with_clv = monitoring.compare(before, {**now, "value": before["value"]}, spend([1.0] * 4), spend([1.0] * 4))
+    assert with_clv.value_column == "clv" and "value_tier" in with_clv.migrations
+
+
 def test_share_drift_needs_both_the_set_change_and_more_than_sampling_noise():
     prev = pd.Series(["A"] * 50 + ["B"] * 50)
     now = pd.Series(["A"] * 42 + ["B"] * 58)  # 8 points on 100 customers: within sampling noise

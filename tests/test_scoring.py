@@ -108,7 +108,7 @@ def test_a_run_without_saved_models_has_nothing_to_load(tmp_path):
 def sample_fits(tmp_path_factory):
     """Every clustering basis fitted on the bundled sample (fixed k, few refits: the labels, not the
     choice of k, are under test) and saved through the run handle; plus areas without coordinates."""
-    from analysis.segment import behavioral, demographic, geographic, psychographic
+    from analysis.segment import behavioral, demographic, geographic, psychographic, value
 
     run = workspace.open_run(SAMPLE_CONFIG, tmp_path_factory.mktemp("sample-run"))
     customers, transactions = run.table("customers"), run.table("transactions")
@@ -124,6 +124,9 @@ def sample_fits(tmp_path_factory):
     }
     for result in results.values():
         run.save_result(result)
+    results["value"] = value.segment_value(transactions, run.customer_features(), as_of=run.as_of, labels=run.folder.read_labels(),
+                                           random_state=42)
+    run.save_result(results["value"])
     areas_run = _run(tmp_path_factory.mktemp("areas-run"), customers=customers.drop(columns=["latitude", "longitude"]),
                      transactions=transactions)
     areas = geographic.segment_geographic(areas_run.table("customers"), transactions, as_of=run.as_of, lookup=io.read_yaml(None, "us_states.yaml"))
@@ -140,6 +143,19 @@ def test_scoring_the_sample_with_its_own_models_reproduces_its_labels(sample_fit
     scored = scoring.score_basis(model, run)
     pd.testing.assert_frame_equal(scored.labels.reset_index(drop=True), result.labels.reset_index(drop=True))
     assert (model.estimator is None) == (basis == "geographic areas")
+
+
+@pytest.mark.slow
+def test_scoring_the_sample_with_its_own_value_model_reproduces_its_value_labels(sample_fits):
+    run, result = sample_fits["value"]
+    scored = scoring.score_basis(scoring.load_model(run.folder, "value"), run)
+    # every label but the CLV intervals, which come from the fit's posterior draws (the page says so)
+    draws = ["clv_low", "clv_high", "p_alive_low", "p_alive_high"]
+    assert scored.labels.columns.tolist() == [c for c in result.labels.columns if c not in draws]
+    assert any("clv_low" in note for note in scored.notes)
+    fitted = result.labels.drop(columns=draws).set_index("customer_id").sort_index()
+    pd.testing.assert_frame_equal(scored.labels.set_index("customer_id").sort_index(), fitted)
+    assert scored.labels["value_tier"].value_counts().to_dict() == result.labels["value_tier"].value_counts().to_dict()
 
 
 @pytest.mark.slow

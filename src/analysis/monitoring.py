@@ -307,7 +307,10 @@ class Migration:
 
 
 def _name(column: str) -> str:
-    return column.replace("_", " ").capitalize()
+    """A segmentation or feature as a reader names it ("RFM segment", "Days since last order")."""
+    from .tables import label_for
+
+    return label_for(column)
 
 
 def _both(previous: pd.Series, current: pd.Series) -> pd.DataFrame:
@@ -504,13 +507,14 @@ def segmentations(labels: dict[str, pd.DataFrame]) -> dict[str, pd.Series]:
     return found
 
 
-def value_measure(labels: dict[str, pd.DataFrame], features: pd.DataFrame | None) -> tuple[str | None, pd.Series | None]:
+def value_measure(labels: dict[str, pd.DataFrame], features: pd.DataFrame | None, column: str | None = None) -> tuple[str | None, pd.Series | None]:
     """The value per customer migration is read against: predicted ``clv`` when the run has it,
-    else past ``total_spend``; (None, None) without either."""
-    for frame in labels.values():
-        if "clv" in frame.columns:
-            return "clv", frame.set_index(frame["customer_id"].astype(str))["clv"].astype(float)
-    if features is not None and "total_spend" in features:
+    else past ``total_spend``; (None, None) without either. ``column`` asks for one of the two."""
+    if column in (None, "clv"):
+        for frame in labels.values():
+            if "clv" in frame.columns:
+                return "clv", frame.set_index(frame["customer_id"].astype(str))["clv"].astype(float)
+    if column in (None, "total_spend") and features is not None and "total_spend" in features:
         frame = features.reset_index() if "customer_id" not in features.columns else features
         return "total_spend", frame.set_index(frame["customer_id"].astype(str))["total_spend"].astype(float)
     return None, None
@@ -534,14 +538,15 @@ class Comparison:
     notes: list[str] = field(default_factory=list)
 
     def headline(self) -> pd.DataFrame:
-        """One row per segmentation: customers in both runs, stayed, new, gone, up, down, alerts."""
+        """One row per segmentation (by its reader's name): customers in both runs, stayed, new, gone,
+        up, down, and segment-share alerts."""
         rows = []
         for name, m in self.migrations.items():  # a handful of segmentations
             s = m.summary
-            rows.append({"segmentation": name, "customers_in_both": s["customers_in_both"], "stayed_pct": s["stayed_pct"],
+            rows.append({"segmentation": _name(name), "customers_in_both": s["customers_in_both"], "stayed_pct": s["stayed_pct"],
                          "new_customers": s["new_customers"], "gone_customers": s["gone_customers"],
                          "moved_up": s.get("moved_up"), "moved_down": s.get("moved_down"),
-                         "share_alerts": int(self.shares[name]["alert"].sum()) if name in self.shares else 0})
+                         "alerts": int(self.shares[name]["alert"].sum()) if name in self.shares else 0})
         return pd.DataFrame(rows)
 
     def transitions(self) -> pd.DataFrame:
@@ -552,16 +557,17 @@ class Comparison:
     def largest_moves(self, n: int = 10) -> pd.DataFrame:
         """The largest flows between different segments, over all segmentations."""
         frames = [m.largest_moves(n) for m in self.migrations.values()]
-        moves = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["customers"])
+        moves = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["segmentation", "customers"])
+        moves["segmentation"] = moves["segmentation"].map(_name)
         return moves.sort_values("customers", ascending=False, kind="stable").head(n).reset_index(drop=True)
 
     def matrices(self) -> dict[str, pd.DataFrame]:
-        """Transition counts per segmentation (for the flow charts)."""
-        return {name: m.counts for name, m in self.migrations.items()}
+        """Transition counts per segmentation, by its reader's name (for the flow charts)."""
+        return {_name(name): m.counts for name, m in self.migrations.items()}
 
     def share_table(self) -> pd.DataFrame:
         """Every segment's share of customers then and now, with the noise allowance (long table)."""
-        frames = [t.assign(segmentation=name) for name, t in self.shares.items()]
+        frames = [t.assign(segmentation=_name(name)) for name, t in self.shares.items()]
         if not frames:
             return pd.DataFrame()
         table = pd.concat(frames, ignore_index=True)
@@ -595,6 +601,14 @@ class Comparison:
                 else "**No drift alerts.**")
         body = "\n".join(f"- {line}" for line in self.alert_lines()) if len(self.alerts) else self.alert_lines()[0]
         return f"{head}\n\n{body}"
+
+    def facts(self) -> dict[str, Any]:
+        """The manifest fact (``facts.monitoring``): per segmentation (column name) the migration
+        summary and share alerts, and every alert."""
+        rows = [{"segmentation": name, **m.summary, "share_alerts": int(self.shares[name]["alert"].sum())}
+                for name, m in self.migrations.items()]
+        return {"previous_run": self.previous_run, "value_measure": self.value_column, "segmentations": rows,
+                "alerts": self.alerts.to_dict(orient="records")}
 
     def summary(self) -> dict[str, Any]:
         """The index fact (``summary_40_monitoring``): alerts first, then the largest moves."""
@@ -643,6 +657,10 @@ def compare(
     before, now = segmentations(previous_labels), segmentations(current_labels)
     common = [c for c in before if c in now]
     value_column, value = value_measure(previous_labels, previous_features)
+    value_now = value_measure(current_labels, current_features, value_column)[1] if value_column else None
+    if value_column == "clv" and value_now is None:  # this run has no CLV: read both runs by past spend
+        value_column, value = value_measure(previous_labels, previous_features, "total_spend")
+        value_now = value_measure(current_labels, current_features, "total_spend")[1] if value_column else None
     migrations = {c: migration(before[c], now[c], value=value, name=c) for c in common}
     shares = {c: share_drift(before[c], now[c], min_change_pp=share_alert_pp, level=share_level) for c in common}
     notes = []
@@ -654,11 +672,9 @@ def compare(
     else:
         notes.append("Feature drift needs customer features (from transactions) in both runs; one of them has none.")
     movers = pd.DataFrame()
-    if value_column is not None:
-        _, value_now = value_measure(current_labels, current_features)
-        if value_now is not None:
-            frame = lambda v, segs: pd.concat({value_column: v, **{c: segs[c] for c in common}}, axis=1)
-            movers = notable_movers(frame(value, before), frame(value_now, now), value_column, top=top_movers)
+    if value_column is not None and value_now is not None:
+        frame = lambda v, segs: pd.concat({value_column: v, **{c: segs[c] for c in common}}, axis=1)
+        movers = notable_movers(frame(value, before), frame(value_now, now), value_column, top=top_movers)
     return Comparison(previous_run, migrations, shares, drift, drift_alerts(drift, shares), movers, value_column, notes)
 
 

@@ -393,7 +393,7 @@ def migration_flows(matrices: dict[str, pd.DataFrame], title: str = "Where custo
     nrows = -(-len(matrices) // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(9 * ncols, 4.2 * nrows), squeeze=False)
     for ax, (name, counts) in zip(axes.ravel(), matrices.items()):
-        migration_flow(counts, name.replace("_", " ").capitalize(), ax=ax)
+        migration_flow(counts, name[:1].upper() + name[1:].replace("_", " "), ax=ax)
     for ax in axes.ravel()[len(matrices):]:
         ax.axis("off")
     fig.suptitle(title, fontweight="bold")

@@ -89,6 +89,10 @@ class SavedModel:
         The model card (:func:`model_card`).
     verdict : str or None
         The basis's verdict in the fitting run (``clear``, ``weak``, ``none``, ``rules``).
+    verdict_evidence : dict or None
+        The numbers and the sentence behind it.
+    folder : RunFolder or None
+        The fitting run.
     """
 
     basis: str
@@ -98,6 +102,7 @@ class SavedModel:
     card: dict[str, Any]
     verdict: str | None = None
     folder: io.RunFolder | None = None
+    verdict_evidence: dict[str, Any] | None = None
 
     @property
     def features(self) -> list[str]:
@@ -108,7 +113,7 @@ class SavedModel:
         return dict(self.card.get("trained_on", {}))
 
     def describe(self) -> pd.DataFrame:
-        """The card as a two-column table for a page (what, value)."""
+        """The card as a two-column table for a page (item, detail)."""
         period = self.trained_on
         rows = [
             ("fitted in run", self.run_id),
@@ -120,7 +125,7 @@ class SavedModel:
             ("package version", self.card.get("package_version", "?")),
             ("contract version", self.card.get("contract_version", "?")),
         ]
-        return pd.DataFrame(rows, columns=["what", "value"])
+        return pd.DataFrame(rows, columns=["item", "detail"])
 
 
 def _training_period(run: Any) -> dict[str, Any]:
@@ -178,6 +183,7 @@ def model_card(result: Any, run: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         "trained_on": {**_training_period(run), "customers": len(result.labels)},
         "fit_parameters": params,
         "state": adapter.state(result, run, params),
+        "label_columns": [str(c) for c in result.labels.columns],
     }
     parts = adapter.parts(result)
     card["parts"] = sorted(parts)
@@ -206,7 +212,7 @@ def load_model(folder: io.RunFolder, basis: str) -> SavedModel | None:
         raise ModelMismatch(f"{where}: the manifest names a saved {basis} model ({card['estimator']}) but its file is "
                             f"missing from the run's models. Refit with `analysis run`, or score with a complete run.")
     parts = {name: io.read_estimator(folder, f"{basis}_{name}") for name in card.get("parts", [])}
-    return SavedModel(basis, folder.path.name, estimator, parts, card, entry.get("verdict"), folder)
+    return SavedModel(basis, folder.path.name, estimator, parts, card, entry.get("verdict"), folder, entry.get("verdict_evidence"))
 
 
 def fitted_profiles(model: SavedModel) -> pd.DataFrame | None:
@@ -326,7 +332,7 @@ class ScoredBasis:
     def model_payload(self) -> dict[str, Any]:
         """The manifest entry ``models.<basis>`` of the scoring run: the fitting run's card and verdict."""
         return {"available": True, "scored_from": self.model.run_id, "verdict": self.model.verdict,
-                "saved_model": self.model.card, "segments": self.profiles.set_index("segment")["customers"].astype(int).to_dict(),
+                "verdict_evidence": self.model.verdict_evidence, "saved_model": self.model.card, "segments": self.profiles.set_index("segment")["customers"].astype(int).to_dict(),
                 "notes": list(self.notes)}
 
 
@@ -354,6 +360,11 @@ def score_basis(model: SavedModel, run: Any) -> ScoredBasis:
     adapter = ADAPTERS[model.basis]
     notes = check_features(model, adapter.found(run, model.card))
     labels = adapter.score(model, run)
+    saved_columns = model.card.get("label_columns") or list(labels.columns)
+    lacking = [c for c in saved_columns if c not in labels.columns]
+    if lacking:  # e.g. CLV intervals, which come from posterior draws of a fit
+        notes.append(f"Not scored without a refit: {', '.join(lacking)} (the fitting run's export has them).")
+    labels = labels[[c for c in saved_columns if c in labels.columns]]
     from .segment.common import customer_value, segment_sizes
     from .segment.registry import get
 
@@ -778,5 +789,30 @@ class _Psychographic(_Adapter):
         return out
 
 
+class _Value(_Adapter):
+    """Purchase and spend models, tier cut points and churn bands: the value basis's saved
+    :class:`~analysis.segment.value.ValueModel` scores a run's transactions itself (``score``)."""
+
+    basis = "value"
+    #: What the CLV models read: the customer summary of the transactions.
+    SUMMARY: ClassVar[list[str]] = ["frequency", "recency", "T", "monetary_value"]
+    NEEDS: ClassVar[list[str]] = ["customer_id", "timestamp", "amount"]
+
+    def features(self, result: Any, run: Any) -> list[str]:
+        return list(self.SUMMARY)
+
+    def state(self, result: Any, run: Any, params: dict[str, Any]) -> dict[str, Any]:
+        return {"tier_cuts": dict(getattr(result.model, "tier_cuts", {}) or {})}
+
+    def found(self, run: Any, card: dict[str, Any]) -> list[str]:
+        run.require("transactions", page="Scoring customer value")
+        return list(self.SUMMARY) if set(self.NEEDS) <= set(run.table("transactions").columns) else []
+
+    def score(self, model: SavedModel, run: Any) -> pd.DataFrame:
+        scores = model.estimator.score(run.table("transactions"), run.as_of)
+        scores["customer_id"] = scores["customer_id"].astype(str)
+        return scores.reset_index(drop=True)
+
+
 #: Scoring adapters by basis name; a basis without one is not scored (its page says so).
-ADAPTERS: dict[str, _Adapter] = {a.basis: a for a in (_Demographic(), _Geographic(), _Psychographic(), _Behavioral())}
+ADAPTERS: dict[str, _Adapter] = {a.basis: a for a in (_Demographic(), _Geographic(), _Psychographic(), _Behavioral(), _Value())}
