@@ -241,6 +241,7 @@ def main() -> int:
     parser.add_argument("--sizes", nargs="+", default=["S", "M", "L"], choices=list(datasets.SIZES))
     parser.add_argument("--only", nargs="+", default=None, help="task names (default: all)")
     parser.add_argument("--repeat", type=int, default=None, help="override every task's repeats (at least 3 for the record)")
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds one task (all its repeats) may take")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--size", help=argparse.SUPPRESS)
     parser.add_argument("--check-out", help=argparse.SUPPRESS)
@@ -264,21 +265,43 @@ def main() -> int:
             print(f"[{size}] prep (data contract) ...", flush=True)
             results["tasks"].setdefault("prep", {})[size] = run_child("prep", size, 1)
         checks = {}
-        for task, sizes, repeat in PLAN:
-            if args.only and task not in args.only:
+        plan = [(t, r) for t, sizes, r in PLAN if size in sizes and (not args.only or t in args.only)]
+        for task, sizes, _ in PLAN:
+            if (task, size) in SKIPPED and size not in sizes and (not args.only or task in args.only):
+                results["tasks"].setdefault(task, {})[size] = {"skipped": SKIPPED[(task, size)]}
+        # The feature step and its baselines run in rounds (one repeat of each, then the next round),
+        # so that other work on a shared machine slows them alike; each repeat is a fresh process.
+        compared = [(t, r) for t, r in plan if t.startswith(("features.", "core."))]
+        rounds: dict[str, list[dict[str, Any]]] = {t: [] for t, _ in compared}
+        for i in range(max([args.repeat or r for _, r in compared], default=0)):
+            for task, repeat in compared:
+                if i >= (args.repeat or repeat) or any("error" in o for o in rounds[task]):
+                    continue
+                check = folder / f"check-{task}.parquet" if size == "S" and i == 0 else None
+                print(f"[{size}] {task} round {i + 1} ...", end=" ", flush=True)
+                outcome = run_child(task, size, 1, check, timeout=args.timeout)
+                rounds[task].append(outcome)
+                print(outcome.get("error") or f"{outcome['times'][0]} s, peak {outcome['peak_rss_mb']} MB", flush=True)
+                if check and check.exists():
+                    checks[task] = check
+        for task, outcomes in rounds.items():
+            failed = [o for o in outcomes if "error" in o]
+            if failed:
+                results["tasks"].setdefault(task, {})[size] = failed[0]
                 continue
-            entry = results["tasks"].setdefault(task, {})
-            if size not in sizes:
-                if (task, size) in SKIPPED:
-                    entry[size] = {"skipped": SKIPPED[(task, size)]}
+            times = [o["times"][0] for o in outcomes]
+            results["tasks"].setdefault(task, {})[size] = {
+                "times": times, "median_s": round(statistics.median(times), 3),
+                "peak_rss_mb": max(o["peak_rss_mb"] for o in outcomes)}
+        for task, repeat in plan:
+            if task in rounds:
                 continue
-            check = folder / f"check-{task}.parquet" if size == "S" and task.startswith(("features.", "core.")) else None
             print(f"[{size}] {task} x{args.repeat or repeat} ...", end=" ", flush=True)
-            entry[size] = run_child(task, size, args.repeat or repeat, check)
+            entry = results["tasks"].setdefault(task, {})
+            entry[size] = run_child(task, size, args.repeat or repeat, None, timeout=args.timeout)
             shown = entry[size].get("error") or f"median {entry[size]['median_s']} s, peak {entry[size]['peak_rss_mb']} MB"
             print(shown, flush=True)
-            if check and check.exists():
-                checks[task] = check
+            RESULTS_JSON.write_text(json.dumps(results, indent=1) + "\n")
         if checks:
             results["agreement_at_S"] = {**results.get("agreement_at_S", {}), **_agreement(checks)}
         RESULTS_JSON.write_text(json.dumps(results, indent=1) + "\n")
