@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from analysis import clienteling
 
@@ -22,14 +23,23 @@ def test_recommendations_follow_co_purchase_and_skip_owned():
     pd.testing.assert_frame_equal(recs, clienteling.recommend_products(tx, n=2, chunk=1))
 
 
-def test_next_best_action_rules_in_order():
+def test_next_best_action_comes_from_the_playbook_and_never_thanks_a_lapsed_valuable_client():
     clients = pd.DataFrame({
-        "value_tier": ["Top 1%", "Top 20%", "Top 20%", "Rest", "Rest", "Rest"],
-        "churn_risk": ["high", "medium", "low", "low", "high", "low"],
-        "frequency": [5, 5, 5, 1, 3, 4],
-    })
-    assert clienteling.next_best_action(clients)["next_action"].tolist() == [
-        "Win back", "Retain", "Thank & grow", "Second purchase", "Reactivate", "Nurture"]
+        "value_tier": ["Top 20%", "Top 20%", "Rest", "Top 1%"],
+        "churn_risk": ["high", "low", "low", "high"],
+        "rfm_segment": ["Champions", "Champions", "New", "Champions"],
+        "frequency": [9, 9, 1, 12], "recency_days": [300.0, 5.0, 3.0, 200.0], "clv": [500.0, 500.0, 20.0, 900.0],
+    }, index=["lapsed_vip", "active_vip", "newcomer", "lapsed_top"])
+    nba = clienteling.next_best_action(clients)
+    assert nba.loc["active_vip", "next_action"] == "Reward and grow champions"
+    assert nba.loc["newcomer", "next_action"] == "Welcome and second purchase"
+    # Champions by RFM, but the churn model says lapsed: no active-only (reward, welcome) rule may fire
+    assert nba.loc["lapsed_vip", "next_action"] == "Win back valuable customers at risk"
+    assert nba["lapsed"].tolist() == [True, False, False, True]
+    from analysis.personas.playbook import load_playbook
+    active_only = {r.name for r in load_playbook().rules if r.active_only}
+    assert not set(nba.loc[nba["lapsed"], "next_action"]) & active_only
+    assert nba["action_message"].str.len().gt(0).all() and nba["action_why"].str.len().gt(0).all()
 
 
 def test_contact_list_ranks_by_value_at_stake():
@@ -49,3 +59,30 @@ def test_client_cards_escape_html_and_show_no_pii():
     assert "someone@example.com" not in html
     assert "email" not in clienteling.crm_export(contacts).columns
     assert np.isfinite(clienteling.contact_priority(contacts)).all()
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_online_retail_top_contacts_are_not_all_one_action_and_no_lapsed_vip_is_thanked(tmp_path):
+    from analysis import io, workspace
+    from analysis.config import load_config
+    from analysis.personas.playbook import load_playbook
+    from analysis.segment import value
+
+    from .conftest import PROJECT_ROOT, shared_path
+
+    shared_path("online_retail")
+    cfg = load_config(PROJECT_ROOT / "config" / "online_retail.yaml")
+    run = workspace.Run(config=cfg, folder=io.RunFolder(tmp_path))
+    workspace.prepare_run(cfg, run.folder)
+    settings = {k: v for k, v in run.params("14_value").items() if k in ("calibration_end", "time_unit", "model")}
+    result = value.segment_value(run.table("transactions"), run.customer_features(), as_of=run.as_of, **settings)
+    clients = clienteling.client_profiles(run.customer_features(), {"value": result.labels})
+    everyone = clienteling.contact_list(clients, top_n=None)
+    top = everyone.head(200)
+    assert top["next_action"].nunique() > 1, top["next_action"].value_counts().to_dict()
+    thank_you = {r.name for r in load_playbook().rules if r.active_only} | {"Thank & grow"}
+    lapsed_vips = everyone[(everyone["churn_risk"] == "high") & (everyone["value_tier"] != "Rest")]
+    assert len(lapsed_vips) > 0
+    assert not lapsed_vips["next_action"].isin(thank_you).any(), lapsed_vips["next_action"].value_counts().to_dict()
+

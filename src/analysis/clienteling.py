@@ -12,6 +12,7 @@ module turns a run's per-customer value, behaviour and segment labels into:
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -29,31 +30,99 @@ from .recommend import (
 from .templating import render_template
 from .text import MISSING
 
-#: Next best action per situation, checked in order (first match wins).
-ACTIONS: list[tuple[str, str, str]] = [
-    # (name, rule as pandas query, message)
-    ("Win back", "churn_risk == 'high' and value_tier != 'Rest'", "Personal call or note from their usual associate, with an exclusive offer."),
-    ("Retain", "churn_risk == 'medium' and value_tier != 'Rest'", "Check in personally; invite to a preview or event before they drift."),
-    ("Thank & grow", "churn_risk == 'low' and value_tier != 'Rest'", "Thank-you and early access; suggest complementary products."),
-    ("Second purchase", "frequency <= 1 and churn_risk != 'high'", "Welcome follow-up with a recommendation to earn the second purchase."),
-    ("Reactivate", "churn_risk == 'high'", "Low-cost automated reactivation e-mail with a reason to return."),
-    ("Nurture", "frequency > 1", "Regular newsletter with recommendations; no personal contact needed."),
-]
+#: Category attributes a client's facts carry for playbook conditions (when the run has them).
+CLIENT_FACTS = ("value_tier", "churn_risk", "rfm_segment", "favourite_channel", "favourite_category", "life_stage", "income_band", "household")
+
+#: Numeric attributes a playbook's ``high`` / ``low`` conditions can see per client (standardised).
+CLIENT_TRAITS = ("recency_days", "frequency", "tenure_days", "mean_order_value", "total_spend", "repeat_product_rate", "sessions_per_month")
 
 
-def next_best_action(clients: pd.DataFrame) -> pd.DataFrame:
-    """Action and message per client from value tier, churn risk and order count (first matching rule)."""
-    frame = clients.assign(
-        value_tier=clients.get("value_tier", pd.Series("Rest", index=clients.index)).fillna("Rest"),
-        churn_risk=clients.get("churn_risk", pd.Series("medium", index=clients.index)).fillna("medium"),
-    )
-    action = pd.Series(pd.NA, index=frame.index, dtype=object)
-    message = pd.Series(pd.NA, index=frame.index, dtype=object)
-    for name, rule, text in ACTIONS:  # a handful of rules, each vectorised over all clients
-        match = frame.eval(rule) & action.isna()
-        action[match] = name
-        message[match] = text
-    return pd.DataFrame({"next_action": action.fillna("Nurture"), "action_message": message.fillna(ACTIONS[-1][2])}, index=frame.index)
+def client_facts(clients: pd.DataFrame, lapsed: pd.Series | None = None) -> list[dict[str, Any]]:
+    """Each client as a one-person persona, in the shape :func:`analysis.personas.playbook.condition_holds` reads.
+
+    Category facts are the client's own levels (``share(attr=level)`` is 1 or 0); a numeric trait's
+    effect size is the client's standardised value (so ``high: recency_days`` means well above the
+    average client); ``value_index`` is CLV over the average; ``lapsed`` comes from the churn model
+    (churn risk "high") or, where it says nothing, from the client's own buying rhythm.
+    """
+    cats = [c for c in CLIENT_FACTS if c in clients] + [c for c in clients.columns if str(c).endswith("_segment") and c not in CLIENT_FACTS]
+    nums = [c for c in CLIENT_TRAITS if c in clients] + [c for c in clients.columns if str(c).startswith("factor_")]
+    z = clients[nums].astype(float)
+    z = (z - z.mean()) / z.std(ddof=0).replace(0, np.nan)
+    value = clients["clv"].astype(float) if "clv" in clients else pd.Series(np.nan, index=clients.index)
+    value_index = value / value.mean() if value.mean() > 0 else pd.Series(np.nan, index=clients.index)
+    lapsed = lapsed if lapsed is not None else pd.Series(False, index=clients.index)
+    cat_values = clients[cats].astype(object).where(clients[cats].notna(), None).to_numpy()
+    z_values = z.to_numpy()
+    facts = []
+    for i in range(len(clients)):  # one small dict per client; the rule engine reads dicts
+        f: dict[str, Any] = {"value_index": float(value_index.iloc[i]), "lapsed": bool(lapsed.iloc[i])}
+        shares, effects = {}, []
+        for attr, level in zip(cats, cat_values[i]):
+            if level is not None:
+                f[attr] = str(level)
+                shares[(attr, str(level))] = 1.0
+                effects.append(("category", attr, str(level), 1.0))
+        effects += [("numeric", attr, None, float(v)) for attr, v in zip(nums, z_values[i]) if np.isfinite(v)]
+        f["_shares"], f["_effects"] = shares, effects
+        facts.append(f)
+    return facts
+
+
+def lapsed_clients(clients: pd.DataFrame) -> pd.Series:
+    """Lapsed per the churn model (churn risk "high"); clients it does not score fall back to being overdue on their own rhythm."""
+    from .segment.behavioral import overdue  # the buying-rhythm rule the personas use too
+
+    churn = clients["churn_risk"] if "churn_risk" in clients else pd.Series(pd.NA, index=clients.index)
+    late = overdue(clients) if "recency_days" in clients else pd.Series(pd.NA, index=clients.index, dtype="boolean")
+    return (churn.eq("high")).where(churn.notna(), late.astype("boolean").fillna(False)).astype(bool)
+
+
+def next_best_action(clients: pd.DataFrame, playbook: Any = None) -> pd.DataFrame:
+    """Action per client from the persona playbook, with lapse judged by the churn model.
+
+    Each client is matched as a one-person persona (:func:`client_facts`) against the playbook's
+    rules in order; the first rule that sets an ``offer`` (else any action) names the action.
+    Rules marked ``active_only`` (welcome, reward-and-grow) never fire for a lapsed client, so a
+    lapsed high-value client gets a win-back, never a thank-you.
+
+    Parameters
+    ----------
+    clients : one row per client with ``churn_risk``, ``value_tier``, ``clv`` and behaviour where known.
+    playbook : a :class:`analysis.personas.playbook.Playbook` (default: the package playbook).
+
+    Returns
+    -------
+    DataFrame with ``next_action`` (rule name), ``action_message`` (channel and offer),
+    ``action_why`` (the rule's reason) and ``lapsed``.
+    """
+    from .personas.playbook import condition_holds, load_playbook
+
+    book = playbook if playbook is not None else load_playbook()
+    lapsed = lapsed_clients(clients)
+    actions, messages, whys = [], [], []
+    for f in client_facts(clients, lapsed):  # rules are few; each client's facts are checked rule by rule
+        chosen = None
+        for rule in book.rules:
+            if rule.active_only and f["lapsed"]:
+                continue
+            if condition_holds(rule.when, f, book.thresholds):
+                if "offer" in rule.do:
+                    chosen = rule
+                    break
+                chosen = chosen or rule
+        if chosen is None:
+            actions.append("No action")
+            messages.append("No playbook rule matches this client; review the playbook.")
+            whys.append("")
+            continue
+        actions.append(chosen.name)
+        parts = [chosen.do[k] for k in ("channel", "offer") if k in chosen.do]
+        text = "; ".join(parts)
+        messages.append(text[:1].upper() + text[1:] + "." if text else "")
+        whys.append(chosen.why)
+    return pd.DataFrame({"next_action": actions, "action_message": messages, "action_why": whys, "lapsed": lapsed.to_numpy()},
+                        index=clients.index)
 
 
 def contact_priority(clients: pd.DataFrame, value_col: str = "clv") -> pd.Series:
@@ -63,12 +132,12 @@ def contact_priority(clients: pd.DataFrame, value_col: str = "clv") -> pd.Series
     return value_at_stake(clients, value_col=value_col)
 
 
-def contact_list(clients: pd.DataFrame, top_n: int | None = 200) -> pd.DataFrame:
-    """Clients ranked by :func:`contact_priority`, with their next best action."""
-    ranked = clients.join(next_best_action(clients)).assign(priority_score=contact_priority(clients))
-    ranked = ranked.sort_values(["priority_score"], ascending=False, kind="stable")
+def contact_list(clients: pd.DataFrame, top_n: int | None = 200, playbook: Any = None) -> pd.DataFrame:
+    """Clients ranked by :func:`contact_priority`, with their next best action (:func:`next_best_action`)."""
+    ranked = clients.assign(priority_score=contact_priority(clients)).sort_values(["priority_score"], ascending=False, kind="stable")
     ranked.insert(0, "priority_rank", np.arange(1, len(ranked) + 1))
-    return ranked.head(top_n) if top_n else ranked
+    ranked = ranked.head(top_n) if top_n else ranked
+    return ranked.join(next_best_action(ranked, playbook))
 
 
 def recommend_products(transactions: pd.DataFrame, n: int = 3, customers: pd.Index | None = None, chunk: int = 5_000,
@@ -132,6 +201,81 @@ def recommendations_wide(recs: pd.DataFrame, product_names: pd.Series | None = N
     wide = recs.assign(label=labels.astype(str)).pivot(index="customer_id", columns="rank", values="label")
     wide.columns = [f"recommended_{c}" for c in wide.columns]
     return wide
+
+
+#: Config names a list filter may use for a client column.
+FILTER_ALIASES = {"days_since_last_order": "recency_days", "segment": "behavioral_segment", "store": "store", "region": "region"}
+
+_COMPARISON = re.compile(r"^\s*(>=|<=|>|<|==|!=)\s*(-?\d+(?:\.\d+)?)\s*$")
+_OPERATORS = {">=": "ge", "<=": "le", ">": "gt", "<": "lt", "==": "eq", "!=": "ne"}
+
+
+def _filter_mask(clients: pd.DataFrame, where: dict[str, Any], list_name: str, position: int) -> tuple[pd.Series, list[str]]:
+    """Which clients pass a list's ``where`` filters, and each filter in words."""
+    mask = pd.Series(True, index=clients.index)
+    words = []
+    for key, wanted in where.items():
+        col = FILTER_ALIASES.get(key, key) if key not in clients else key
+        if col not in clients:
+            known = sorted(c for c in clients.columns if not str(c).startswith(("share_", "factor_")))
+            raise ValueError(f"contact_lists[{position}] ('{list_name}'): where.{key}: column not found among the run's clients. "
+                             f"Found: {known}. Filter on one of these in the run config under contact_lists[{position}].where.")
+        values = clients[col]
+        m = _COMPARISON.match(str(wanted)) if isinstance(wanted, str) else None
+        if m:
+            mask &= getattr(pd.to_numeric(values, errors="coerce"), _OPERATORS[m[1]])(float(m[2])).fillna(False)
+            words.append(f"{key.replace('_', ' ')} {m[1]} {m[2]}")
+        else:
+            levels = [str(w) for w in (wanted if isinstance(wanted, list) else [wanted])]
+            mask &= values.astype(str).isin(levels)
+            words.append(f"{key.replace('_', ' ')} {' or '.join(levels)}")
+    return mask, words
+
+
+def contact_lists(clients: pd.DataFrame, lists: list[Any], playbook: Any = None) -> dict[str, pd.DataFrame]:
+    """The config's contact lists: clients who pass each list's filters, by value at stake, capacity honoured.
+
+    Parameters
+    ----------
+    clients : one row per client (:func:`client_profiles`).
+    lists : ``contact_lists`` of the run config (:class:`analysis.config.ContactListConfig` or dicts with
+        ``name``, ``where``, ``capacity``, ``per``, ``owner``).
+    playbook : for the next best action (default: the package playbook).
+
+    Returns
+    -------
+    dict
+        List name -> ranked clients with ``list_rank``, ``why_on_list`` (the filters in words),
+        ``next_action``, ``action_message`` and ``owner`` (when the list names an owner column).
+    """
+    out = {}
+    for position, spec in enumerate(lists):  # a handful of lists from the config
+        spec = spec if isinstance(spec, dict) else spec.model_dump()
+        name, capacity, per = spec["name"], int(spec.get("capacity") or 50), spec.get("per")
+        mask, words = _filter_mask(clients, spec.get("where") or {}, name, position)
+        chosen = clients[mask].assign(priority_score=contact_priority(clients[mask]))
+        chosen = chosen.sort_values("priority_score", ascending=False, kind="stable")
+        if per:
+            if per not in chosen:
+                raise ValueError(f"contact_lists[{position}] ('{name}'): per: column '{per}' not found among the run's clients; "
+                                 f"set contact_lists[{position}].per to a column such as country, region or store.")
+            chosen = chosen.groupby(per, sort=False, dropna=False).head(capacity)
+        else:
+            chosen = chosen.head(capacity)
+        chosen = chosen.join(next_best_action(chosen, playbook))
+        reason = "; ".join(words) if words else "highest value at stake"
+        chosen.insert(0, "list_rank", np.arange(1, len(chosen) + 1))
+        chosen.insert(1, "why_on_list", [f"On '{name}': {reason}; value at stake {v:,.0f}." for v in chosen["priority_score"]])
+        owner = spec.get("owner")
+        if owner and owner in chosen:
+            chosen.insert(2, "owner", chosen[owner])
+        out[name] = chosen
+    return out
+
+
+def for_owner(contacts: pd.DataFrame, owner: str) -> pd.DataFrame:
+    """One associate's or store's part of a list (the ``owner`` column); empty when nobody by that name."""
+    return contacts[contacts["owner"].astype(str) == str(owner)] if "owner" in contacts else contacts.iloc[0:0]
 
 
 def _basis_label(column: str) -> str:
@@ -198,16 +342,26 @@ def summary_lines(contacts: pd.DataFrame) -> dict[str, Any]:
     ]}
 
 
-def client_profiles(features: pd.DataFrame, labels: dict[str, pd.DataFrame]) -> pd.DataFrame:
+#: Customer columns a contact list may filter on or name an owner by (never contact details).
+CLIENT_LOCATION = ("country", "region", "state", "city", "store", "owner", "associate")
+
+
+def client_profiles(features: pd.DataFrame, labels: dict[str, pd.DataFrame], customers: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per client: purchase history features joined with every basis's labels and scores.
+
+    ``customers`` (optional) adds location, store and owner columns, for contact lists.
 
     Without a value page in the run, ``clv`` falls back to historic spend (so priorities still work).
     """
-    keep = [c for c in ("frequency", "recency_days", "tenure_days", "total_spend", "mean_order_value", "favourite_category", "favourite_channel") if c in features]
+    keep = [c for c in ("frequency", "recency_days", "interpurchase_days", "tenure_days", "total_spend", "mean_order_value", "favourite_category", "favourite_channel") if c in features]
     frame = features[keep].copy()
     for lab in labels.values():
         extra = [c for c in lab.columns if c != "customer_id" and c not in frame and not c.startswith(("r_score", "f_score", "m_score"))]
         frame = frame.join(lab.set_index("customer_id")[extra], how="left")
+    if customers is not None and "customer_id" in customers:
+        where = [c for c in CLIENT_LOCATION if c in customers and c not in frame]
+        if where:
+            frame = frame.join(customers.drop_duplicates("customer_id").set_index("customer_id")[where], how="left")
     if "clv" not in frame:
         frame["clv"] = frame["total_spend"]
     return frame
