@@ -379,3 +379,122 @@ def evaluation_sentence(evaluation: EvaluationResult, method: str = "ease") -> s
     verdict = ("it earns its place on the cards" if lift >= 1.2 else
                "it barely beats popularity here: treat the suggestions as popular picks")
     return text + f" ({lift:.2f}× popularity): {verdict}."
+
+
+def lists_table(lists: dict[str, pd.DataFrame], owner: str = "") -> pd.DataFrame:
+    """Every contact list in one table (``contact_list`` first), optionally cut to one associate or store (``owner``)."""
+    keep = ["list_rank", "why_on_list", "owner", "next_action", "action_message", "priority_score", "churn_risk", "value_tier"]
+    parts = []
+    for name, frame in lists.items():  # a handful of lists
+        part = for_owner(frame, owner) if owner else frame
+        parts.append(part[[c for c in keep if c in part]].assign(contact_list=name))
+    if not parts:
+        return pd.DataFrame(columns=["contact_list", "customer_id"] + keep)
+    table = pd.concat(parts).rename_axis("customer_id").reset_index()
+    return table[["contact_list", "customer_id"] + [c for c in keep if c in table]]
+
+
+def lists_sentence(lists: dict[str, pd.DataFrame], capacities: dict[str, int] | None = None) -> str:
+    """How many clients each configured list holds, in words; or how to define lists when there are none."""
+    if not lists:
+        return ("No contact lists are defined for this run. Add them to the run config under `contact_lists:` "
+                "(name, where, capacity, per, owner), e.g. at-risk VIPs per country or second-purchase nudges.")
+    parts = [f"**{name}**: {len(frame):,} clients" + (f" (capacity {capacities[name]:,})" if capacities and name in capacities else "")
+             for name, frame in lists.items()]
+    return "Contact lists from the run config: " + "; ".join(parts) + "."
+
+
+#: Contact-detail columns the opt-in CRM export may carry, by kind (see :func:`analysis.privacy.column_name_kind`).
+CONTACT_KINDS = {"e-mail": "email", "phone": "phone"}
+
+
+def contact_details(original: pd.DataFrame, mapping: dict[str, str]) -> pd.DataFrame:
+    """E-mail and phone per customer from a raw customers table, for the opt-in CRM export only.
+
+    Kept in memory and written nowhere but ``exports/crm_contacts.*`` (see :func:`crm_contacts`).
+    A column counts as a contact detail by its name (``email``, ``phone``, ``mobile`` ...) or when most of
+    its values are e-mail addresses or phone numbers.
+
+    Returns one row per ``customer_id`` with ``email`` and/or ``phone`` (empty frame when there are none).
+    """
+    from .privacy import column_name_kind, email_mask, phone_mask
+
+    id_col = mapping.get("customer_id", "customer_id")
+    if id_col not in original:
+        return pd.DataFrame(columns=["customer_id"])
+    out = pd.DataFrame({"customer_id": original[id_col].astype(str).str.strip()})
+    for col in original.columns:  # a customers file has a few dozen columns at most
+        if col == id_col:
+            continue
+        values = original[col]
+        kind = CONTACT_KINDS.get(column_name_kind(str(col)) or "")
+        if kind is None:
+            sample = values.dropna().astype(str).head(500)
+            kind = "email" if len(sample) and email_mask(sample).mean() > 0.5 else "phone" if len(sample) and phone_mask(sample).mean() > 0.5 else None
+        if kind is not None and kind not in out:
+            out[kind] = values.astype("string").str.strip()
+    return out.drop_duplicates("customer_id").set_index("customer_id")
+
+
+def crm_contacts(contacts: pd.DataFrame, details: pd.DataFrame | None = None, lists: dict[str, pd.DataFrame] | None = None) -> pd.DataFrame:
+    """One row per contact in the shape CRM and e-mail tools import (``exports/crm_contacts.csv`` / ``.jsonl``).
+
+    Columns: ``customer_id``, ``email`` and ``phone`` (only when ``details`` is given, i.e. the config
+    opts in with ``crm.include_contact_details``), ``priority_rank``, ``next_action``,
+    ``action_message``, ``value_at_stake``, ``clv``, ``p_alive``, ``churn_risk``, ``value_tier``,
+    ``recommended_products`` ("; "-separated) and ``tags`` ("|"-separated ``key:value`` tags: segments,
+    tier, risk, action and the contact lists the client is on).
+    """
+    frame = contacts.copy()
+    on_lists = pd.Series([[] for _ in range(len(frame))], index=frame.index, dtype=object)
+    for name, members in (lists or {}).items():
+        for cid in members.index.intersection(frame.index):
+            on_lists[cid] = on_lists[cid] + [name]
+    tag_cols = [c for c in frame.columns if str(c).endswith("_segment")] + [c for c in ("value_tier", "churn_risk", "next_action") if c in frame]
+    tags = []
+    for i, cid in enumerate(frame.index):  # one short string per contact
+        parts = [f"{c.removesuffix('_segment')}:{frame[c].iloc[i]}" for c in tag_cols if pd.notna(frame[c].iloc[i])]
+        parts += [f"list:{name}" for name in on_lists[cid]]
+        tags.append("|".join(str(p).replace("|", "/") for p in parts))
+    recs = [c for c in frame.columns if str(c).startswith("recommended_")]
+    out = pd.DataFrame({"customer_id": frame.index.astype(str)}, index=frame.index)
+    if details is not None and len(details.columns):
+        out = out.join(details.reindex(frame.index.astype(str)).set_axis(frame.index)[[c for c in ("email", "phone") if c in details]])
+    for col, src in (("priority_rank", "priority_rank"), ("next_action", "next_action"), ("action_message", "action_message"),
+                     ("value_at_stake", "priority_score"), ("clv", "clv"), ("p_alive", "p_alive"), ("churn_risk", "churn_risk"),
+                     ("value_tier", "value_tier")):
+        if src in frame:
+            out[col] = frame[src]
+    out["recommended_products"] = frame[recs].apply(lambda r: "; ".join(str(v) for v in r if pd.notna(v)), axis=1) if recs else ""
+    out["tags"] = tags
+    return out.reset_index(drop=True).round({"value_at_stake": 2, "clv": 2, "p_alive": 4})
+
+
+def opted_in_contact_details(cfg: Any) -> pd.DataFrame | None:
+    """Contact details for the CRM export, read afresh from the customers source, only when the config opts in.
+
+    ``None`` unless ``crm.include_contact_details`` is true and the run has a customers source. The
+    frame lives in memory only; the one place it may be written is ``exports/crm_contacts.*``.
+    """
+    if not cfg.crm.include_contact_details or "customers" not in cfg.sources:
+        return None
+    from .io import read_source  # the raw file again: the prepared tables never hold contact details
+
+    raw = read_source(cfg, "customers")
+    return contact_details(raw.original, raw.mapping)
+
+
+def crm_sentence(crm: pd.DataFrame, opted_in: bool) -> str:
+    """What the CRM export holds, without showing any contact detail."""
+    detail = [c for c in ("email", "phone") if c in crm]
+    if opted_in and detail:
+        have = int(crm[detail].notna().any(axis=1).sum())
+        privacy = (f"Contact details ({', '.join(detail)}) are included for {have:,} of them because the run config opts in "
+                   "(`crm.include_contact_details: true`); this is the only file that carries them.")
+    elif opted_in:
+        privacy = "The config opts in to contact details, but the customers source has no e-mail or phone column."
+    else:
+        privacy = ("No contact details: join on `customer_id` in your CRM, or opt in with `crm.include_contact_details: true` "
+                   "in the run config.")
+    return (f"Wrote {len(crm):,} contacts to `crm_contacts.csv` and `crm_contacts.jsonl` (one row per contact; tags in one "
+            f"`|`-separated column). {privacy}")

@@ -190,6 +190,33 @@ class SparkConfig(_Strict):
     conf: dict[str, str] = Field(default_factory=dict)
 
 
+class ContactListConfig(_Strict):
+    """One contact list an associate can work (``contact_lists:`` in the run config).
+
+    ``where`` filters clients on their columns: a level (``churn_risk: high``), a list of levels
+    (``value_tier: [Top 1%, Top 20%]``) or a comparison (``recency_days: ">= 90"``); any segment,
+    persona, value tier, churn risk, location, store or owner column of the run. ``capacity`` is the
+    most clients on the list, per group of ``per`` (e.g. ``country``) when given. ``owner`` names the
+    column holding each client's associate or store, where the data have one.
+    """
+
+    name: str
+    where: dict[str, Any] = Field(default_factory=dict)
+    capacity: int = Field(default=50, gt=0)
+    per: str | None = None
+    owner: str | None = None
+
+
+class CrmConfig(_Strict):
+    """The CRM export (``crm:`` in the run config).
+
+    ``include_contact_details``: write the customers' e-mail and phone (removed from every other
+    output) into ``exports/crm_contacts.csv`` / ``.jsonl`` only. Off by default: opt in per run.
+    """
+
+    include_contact_details: bool = False
+
+
 class RunConfig(_Strict):
     """A validated run configuration.
 
@@ -213,6 +240,8 @@ class RunConfig(_Strict):
     params: dict[str, dict[str, Any]] = Field(default_factory=dict)
     engine: Literal["duckdb", "spark"] = "duckdb"
     spark: SparkConfig = Field(default_factory=SparkConfig)
+    contact_lists: list[ContactListConfig] = Field(default_factory=list)
+    crm: CrmConfig = Field(default_factory=CrmConfig)
 
     # Set by load_config, not by the user.
     config_path: Path | None = None
