@@ -86,3 +86,13 @@ def test_online_retail_top_contacts_are_not_all_one_action_and_no_lapsed_vip_is_
     assert len(lapsed_vips) > 0
     assert not lapsed_vips["next_action"].isin(thank_you).any(), lapsed_vips["next_action"].value_counts().to_dict()
 
+
+
+def test_traits_are_judged_against_every_client_not_the_shortlist():
+    clients = pd.DataFrame({"recency_days": [400.0] * 3 + [5.0] * 97, "frequency": [3] * 100, "clv": [10.0] * 100,
+                            "churn_risk": ["low"] * 100, "value_tier": ["Rest"] * 100})
+    alone = clienteling.client_facts(clients.head(3))[0]
+    judged = clienteling.client_facts(clients.head(3), population=clients)[0]
+    effect = {attr: e for kind, attr, _, e in judged["_effects"] if kind == "numeric"}
+    assert "recency_days" not in {a for k, a, _, _ in alone["_effects"] if k == "numeric"}  # no spread within the three
+    assert effect["recency_days"] > 3

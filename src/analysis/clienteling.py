@@ -37,20 +37,23 @@ CLIENT_FACTS = ("value_tier", "churn_risk", "rfm_segment", "favourite_channel", 
 CLIENT_TRAITS = ("recency_days", "frequency", "tenure_days", "mean_order_value", "total_spend", "repeat_product_rate", "sessions_per_month")
 
 
-def client_facts(clients: pd.DataFrame, lapsed: pd.Series | None = None) -> list[dict[str, Any]]:
+def client_facts(clients: pd.DataFrame, lapsed: pd.Series | None = None, population: pd.DataFrame | None = None) -> list[dict[str, Any]]:
     """Each client as a one-person persona, in the shape :func:`analysis.personas.playbook.condition_holds` reads.
 
     Category facts are the client's own levels (``share(attr=level)`` is 1 or 0); a numeric trait's
     effect size is the client's standardised value (so ``high: recency_days`` means well above the
-    average client); ``value_index`` is CLV over the average; ``lapsed`` comes from the churn model
+    average client of ``population``, default ``clients``); ``value_index`` is CLV over the average; ``lapsed`` comes from the churn model
     (churn risk "high") or, where it says nothing, from the client's own buying rhythm.
     """
     cats = [c for c in CLIENT_FACTS if c in clients] + [c for c in clients.columns if str(c).endswith("_segment") and c not in CLIENT_FACTS]
     nums = [c for c in CLIENT_TRAITS if c in clients] + [c for c in clients.columns if str(c).startswith("factor_")]
-    z = clients[nums].astype(float)
-    z = (z - z.mean()) / z.std(ddof=0).replace(0, np.nan)
+    base = population if population is not None else clients
+    nums = [c for c in nums if c in base]
+    reference = base[nums].astype(float)
+    z = (clients[nums].astype(float) - reference.mean()) / reference.std(ddof=0).replace(0, np.nan)
     value = clients["clv"].astype(float) if "clv" in clients else pd.Series(np.nan, index=clients.index)
-    value_index = value / value.mean() if value.mean() > 0 else pd.Series(np.nan, index=clients.index)
+    mean_value = base["clv"].astype(float).mean() if "clv" in base else np.nan
+    value_index = value / mean_value if mean_value > 0 else pd.Series(np.nan, index=clients.index)
     lapsed = lapsed if lapsed is not None else pd.Series(False, index=clients.index)
     cat_values = clients[cats].astype(object).where(clients[cats].notna(), None).to_numpy()
     z_values = z.to_numpy()
@@ -78,7 +81,7 @@ def lapsed_clients(clients: pd.DataFrame) -> pd.Series:
     return (churn.eq("high")).where(churn.notna(), late.astype("boolean").fillna(False)).astype(bool)
 
 
-def next_best_action(clients: pd.DataFrame, playbook: Any = None) -> pd.DataFrame:
+def next_best_action(clients: pd.DataFrame, playbook: Any = None, population: pd.DataFrame | None = None) -> pd.DataFrame:
     """Action per client from the persona playbook, with lapse judged by the churn model.
 
     Each client is matched as a one-person persona (:func:`client_facts`) against the playbook's
@@ -90,6 +93,7 @@ def next_best_action(clients: pd.DataFrame, playbook: Any = None) -> pd.DataFram
     ----------
     clients : one row per client with ``churn_risk``, ``value_tier``, ``clv`` and behaviour where known.
     playbook : a :class:`analysis.personas.playbook.Playbook` (default: the package playbook).
+    population : every client of the run, against whom "high" and "low" traits are judged (default: ``clients``).
 
     Returns
     -------
@@ -101,7 +105,7 @@ def next_best_action(clients: pd.DataFrame, playbook: Any = None) -> pd.DataFram
     book = playbook if playbook is not None else load_playbook()
     lapsed = lapsed_clients(clients)
     actions, messages, whys = [], [], []
-    for f in client_facts(clients, lapsed):  # rules are few; each client's facts are checked rule by rule
+    for f in client_facts(clients, lapsed, population):  # rules are few; each client's facts are checked rule by rule
         chosen = None
         for rule in book.rules:
             if rule.active_only and f["lapsed"]:
@@ -137,7 +141,7 @@ def contact_list(clients: pd.DataFrame, top_n: int | None = 200, playbook: Any =
     ranked = clients.assign(priority_score=contact_priority(clients)).sort_values(["priority_score"], ascending=False, kind="stable")
     ranked.insert(0, "priority_rank", np.arange(1, len(ranked) + 1))
     ranked = ranked.head(top_n) if top_n else ranked
-    return ranked.join(next_best_action(ranked, playbook))
+    return ranked.join(next_best_action(ranked, playbook, population=clients))
 
 
 def recommend_products(transactions: pd.DataFrame, n: int = 3, customers: pd.Index | None = None, chunk: int = 5_000,
@@ -262,7 +266,7 @@ def contact_lists(clients: pd.DataFrame, lists: list[Any], playbook: Any = None)
             chosen = chosen.groupby(per, sort=False, dropna=False).head(capacity)
         else:
             chosen = chosen.head(capacity)
-        chosen = chosen.join(next_best_action(chosen, playbook))
+        chosen = chosen.join(next_best_action(chosen, playbook, population=clients))
         reason = "; ".join(words) if words else "highest value at stake"
         chosen.insert(0, "list_rank", np.arange(1, len(chosen) + 1))
         chosen.insert(1, "why_on_list", [f"On '{name}': {reason}; value at stake {v:,.0f}." for v in chosen["priority_score"]])
