@@ -145,7 +145,7 @@ def test_notable_movers_are_the_largest_changes_with_their_segments():
     movers = monitoring.notable_movers(prev, cur, "clv", top=2)
     assert movers["customer_id"].tolist() == ["a", "c"]
     assert movers["change"].tolist() == [-90.0, 80.0]
-    assert movers["value_tier: previous -> now"].tolist() == ["Top -> Rest", "Rest -> Top"]
+    assert movers["Value tier: previous -> now"].tolist() == ["Top -> Rest", "Rest -> Top"]
 
 
 def test_compare_reads_both_runs_against_the_same_value_measure():

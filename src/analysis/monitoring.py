@@ -382,7 +382,8 @@ def notable_movers(previous: pd.DataFrame, current: pd.DataFrame, value: str, *,
     -------
     DataFrame
         ``customer_id``, ``<value>_previous``, ``<value>_now``, ``change``, then
-        ``<segmentation>: previous -> now`` for each segmentation that changed for someone shown.
+        ``<segmentation>: previous -> now`` (by its reader's name, e.g. "Value tier") for each
+        segmentation that changed for someone shown.
     """
     if value not in previous or value not in current:
         return pd.DataFrame(columns=["customer_id", f"{value}_previous", f"{value}_now", "change"])
@@ -397,7 +398,7 @@ def notable_movers(previous: pd.DataFrame, current: pd.DataFrame, value: str, *,
     for col in segments:  # a handful of segmentations, each vectorised
         before, after = both.loc[chosen, f"{col}_previous"].astype(str), both.loc[chosen, f"{col}_now"].astype(str)
         if (before != after).any():
-            out[f"{col}: previous -> now"] = np.where(before == after, before, before + " -> " + after)
+            out[f"{_name(col)}: previous -> now"] = np.where(before == after, before, before + " -> " + after)
     out = out.reindex(out["change"].abs().sort_values(ascending=False, kind="stable").index)
     return out.rename_axis("customer_id").reset_index()
 
