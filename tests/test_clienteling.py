@@ -96,3 +96,22 @@ def test_traits_are_judged_against_every_client_not_the_shortlist():
     effect = {attr: e for kind, attr, _, e in judged["_effects"] if kind == "numeric"}
     assert "recency_days" not in {a for k, a, _, _ in alone["_effects"] if k == "numeric"}  # no spread within the three
     assert effect["recency_days"] > 3
+
+
+def test_card_shows_interval_next_order_and_reasoned_recommendations():
+    tx = pd.DataFrame({"customer_id": ["a", "a", "b", "b", "c"], "product_id": ["p1", "p2", "p1", "p2", "p1"],
+                       "timestamp": pd.to_datetime(["2024-01-01"] * 5)})
+    names = pd.Series({"p1": "Bread", "p2": "Butter"})
+    recs = clienteling.recommend_with_reasons(tx, n=1, customers=pd.Index(["c"]), product_names=names)
+    assert recs["reason"].tolist() == ["Bought Bread; clients who buy Bread also buy Butter."]
+    clients = pd.DataFrame({"clv": [120.0, 80.0, 50.0], "clv_low": [90.0, 60.0, 30.0], "clv_high": [150.0, 100.0, 70.0],
+                            "p_alive": [0.9, 0.8, 0.7], "churn_risk": ["low"] * 3, "value_tier": ["Top 20%", "Rest", "Rest"],
+                            "frequency": [2, 2, 1], "recency_days": [10.0, 100.0, 20.0], "interpurchase_days": [30.0, 30.0, None],
+                            "total_spend": [100.0, 50.0, 10.0], "favourite_category": ["Bakery"] * 3,
+                            "behavioral_segment": ["Loyal", "Lapsed", "New"]}, index=["a", "b", "c"])
+    html = clienteling.client_card_html(clients, "c", tx, product_names=names, method="ease")
+    assert "50 (30–70)" in html and "Butter" in html and "clients who buy Bread also buy Butter" in html and "Bakery" in html
+    assert "no buying rhythm yet" in html and html.count('class="card"') == 1
+    assert "Overdue" in clienteling.client_card_html(clients, "b", tx) and "expected within about 20 days" in clienteling.client_card_html(clients, "a", tx)
+    unknown = clienteling.client_card_html(clients, "<zz>", tx)
+    assert "No client with id &#39;&lt;zz&gt;&#39;" in unknown and 'class="card"' not in unknown

@@ -28,7 +28,7 @@ from .recommend import (
     evaluate_recommenders,
 )
 from .templating import render_template
-from .text import MISSING
+from .text import MISSING, sentence
 
 #: Category attributes a client's facts carry for playbook conditions (when the run has them).
 CLIENT_FACTS = ("value_tier", "churn_risk", "rfm_segment", "favourite_channel", "favourite_category", "life_stage", "income_band", "household")
@@ -197,13 +197,34 @@ def evaluate_recommendations(transactions: pd.DataFrame, clients: pd.DataFrame, 
     return evaluate_recommenders(transactions, models, split=split or None, k=k)
 
 
+def recommend_with_reasons(transactions: pd.DataFrame, n: int = 3, customers: pd.Index | None = None, method: str = "ease",
+                           product_names: pd.Series | None = None) -> pd.DataFrame:
+    """Recommendations (:func:`recommend_products`) with the reason an associate can say out loud.
+
+    Adds ``because`` (the client's own product that weighs most towards the suggestion) and
+    ``reason`` ("Bought X; clients who buy X also buy Y."), product names where known.
+    """
+    model = recommender(method).fit(transactions)
+    recs = model.recommend(customers, n=n)
+    because = model.because(recs)
+    name = (lambda ids: ids.map(product_names).fillna(ids)) if product_names is not None else (lambda ids: ids)
+    shown, bought = name(recs["product_id"]).astype(str), name(because)
+    reason = [f"Bought {b}; clients who buy {b} also buy {p}." if isinstance(b, str) else f"Popular with clients like this: {p}."
+              for b, p in zip(bought, shown)]
+    return recs.assign(because=because, reason=reason)
+
+
 def recommendations_wide(recs: pd.DataFrame, product_names: pd.Series | None = None) -> pd.DataFrame:
-    """One row per client: ``recommended_1..n`` (product names where known)."""
+    """One row per client: ``recommended_1..n`` (product names where known), and ``reason_1..n`` when the recommendations carry reasons."""
     labels = recs["product_id"]
     if product_names is not None:
         labels = labels.map(product_names).fillna(labels)
     wide = recs.assign(label=labels.astype(str)).pivot(index="customer_id", columns="rank", values="label")
     wide.columns = [f"recommended_{c}" for c in wide.columns]
+    if "reason" in recs:
+        reasons = recs.pivot(index="customer_id", columns="rank", values="reason")
+        reasons.columns = [f"reason_{c}" for c in reasons.columns]
+        wide = wide.join(reasons)
     return wide
 
 
@@ -295,39 +316,77 @@ def _shown(value: Any, fmt: str = "{}") -> str:
     return fmt.format(value)
 
 
+def _next_order(c: pd.Series) -> str:
+    """Expected next-purchase window from the client's own rhythm (or overdue)."""
+    gap, since = c.get("interpurchase_days"), c.get("recency_days")
+    if gap is None or since is None or pd.isna(gap) or pd.isna(since):
+        return "Next order: no buying rhythm yet (one order)."
+    due = float(gap) - float(since)
+    if due >= 0:
+        return f"Next order expected within about {max(due, 1):.0f} days (usual gap {float(gap):.0f} days)."
+    return f"Overdue: usual gap {float(gap):.0f} days, last order {float(since):.0f} days ago."
+
+
 def client_cards(contacts: pd.DataFrame, segment_cols: list[str], max_cards: int = 24) -> list[dict[str, Any]]:
     """What each client card shows (plain text, formatted), for the cards template.
 
-    A client is named by customer id only. An id that still looks like an e-mail address or a
-    phone number (the data contract pseudonymises those, see :mod:`analysis.privacy`) is withheld.
+    Segments on every basis, value (CLV with its interval), P(alive) and churn risk, the expected
+    next-purchase window, favourite category, the next best action with the playbook's reason, and
+    recommendations with their reason. A client is named by customer id only. An id that still
+    looks like an e-mail address or a phone number (the data contract pseudonymises those, see
+    :mod:`analysis.privacy`) is withheld.
     """
     cards = []
     for client_id, c in contacts.head(max_cards).iterrows():  # at most max_cards cards, for display only
-        recs = [str(c[k]) for k in c.index if str(k).startswith("recommended_") and pd.notna(c[k])]
+        ranks = sorted(int(str(k).rsplit("_", 1)[1]) for k in c.index if str(k).startswith("recommended_") and pd.notna(c[k]))
+        suggest = [{"product": str(c[f"recommended_{r}"]), "reason": str(c[f"reason_{r}"]) if pd.notna(c.get(f"reason_{r}")) else ""}
+                   for r in ranks]
         orders, spend, days = c.get("frequency"), c.get("total_spend"), c.get("recency_days")
+        low, high = c.get("clv_low"), c.get("clv_high")
+        interval = f" ({_shown(low, '{:,.0f}')}–{_shown(high, '{:,.0f}')})" if low is not None and high is not None and pd.notna(low) and pd.notna(high) else ""
         cards.append({
             "rank": _shown(c.get("priority_rank"), "{:.0f}"),
             "client": "(id withheld)" if looks_like_contact(str(client_id)) else str(client_id),
-            "value": _shown(c.get("clv"), "{:,.0f}"),
+            "value": _shown(c.get("clv"), "{:,.0f}") + interval,
             "p_alive": _shown(c.get("p_alive"), "{:.0%}"),
             "risk": _shown(c.get("churn_risk")),
+            "tier": _shown(c.get("value_tier")),
             "history": f"{_shown(orders, '{:.0f}')} orders, {_shown(spend, '{:,.0f}')} spent, last order {_shown(days, '{:.0f}')} days ago.",
+            "next_order": _next_order(c),
+            "favourite": _shown(c.get("favourite_category")),
             "segments": [{"basis": _basis_label(col), "label": str(c[col])} for col in segment_cols if col in c and pd.notna(c[col])],
             "action": _shown(c.get("next_action")),
             "message": _shown(c.get("action_message")),
-            "suggest": recs,
+            "why": "" if pd.isna(c.get("action_why", "")) else str(c.get("action_why", "")),
+            "suggest": suggest,
         })
     return cards
 
 
-def client_cards_html(contacts: pd.DataFrame, segment_cols: list[str], max_cards: int = 24) -> str:
+def client_cards_html(contacts: pd.DataFrame, segment_cols: list[str], max_cards: int = 24, missing: str = "") -> str:
     """Client cards as HTML (``card-grid`` of ``card``): value, risk, segments, history, action, products.
 
     Rendered from the ``clienteling_cards.html.j2`` template with autoescaping, so segment, product
     and action strings show as text. Only the columns named here are shown (no names or contact
-    details; see :func:`client_cards`).
+    details; see :func:`client_cards`). ``missing`` is shown instead when there is no card.
     """
-    return render_template("clienteling_cards.html.j2", cards=client_cards(contacts, segment_cols, max_cards))
+    return render_template("clienteling_cards.html.j2", cards=client_cards(contacts, segment_cols, max_cards), missing=missing)
+
+
+def client_card_html(clients: pd.DataFrame, customer_id: str, transactions: pd.DataFrame, playbook: Any = None,
+                     method: str = "ease", n: int = 3, product_names: pd.Series | None = None) -> str:
+    """One client's card by customer id (a notebook parameter); an unknown id gives a sentence instead."""
+    if not customer_id:
+        return render_template("clienteling_cards.html.j2", cards=[], missing="Set the customer_id parameter to see one client's card.")
+    if str(customer_id) not in clients.index.astype(str):
+        return render_template("clienteling_cards.html.j2", cards=[],
+                               missing=f"No client with id '{customer_id}' in this run: check the id (ids are as in the data, e.g. "
+                                       f"'{clients.index[0] if len(clients) else '?'}').")
+    ranked = contact_list(clients, top_n=None, playbook=playbook)
+    one = ranked[ranked.index.astype(str) == str(customer_id)]
+    recs = recommend_with_reasons(transactions, n=n, customers=one.index, method=method, product_names=product_names)
+    one = one.join(recommendations_wide(recs, product_names)) if len(recs) else one
+    return client_cards_html(one, [c for c in one.columns if str(c).endswith("_segment")], max_cards=1)
 
 
 def crm_export(contacts: pd.DataFrame, extra: list[str] | None = None) -> pd.DataFrame:
@@ -375,10 +434,11 @@ def evaluation_sentence(evaluation: EvaluationResult, method: str = "ease") -> s
     """What the evaluation shows, in one or two sentences built from its numbers."""
     t = evaluation.table.set_index("recommender")
     k, mine, pop = evaluation.k, t.loc[method, "hit_rate"], t.loc["popularity", "hit_rate"]
-    text = (f"Held out from {evaluation.split.date()}: for {evaluation.n_test_clients:,} returning clients, {mine:.0%} bought at least one "
-            f"of the {k} products suggested by `{method}`, against {pop:.0%} for the most popular products")
+    text = sentence("Held out from {day}: for {n:,} returning clients, {mine:.0%} bought at least one of the {k} products "
+                    "suggested by {method}, against {pop:.0%} for the most popular products",
+                    day=str(evaluation.split.date()), n=evaluation.n_test_clients, mine=mine, k=k, method=method, pop=pop)
     if "segment_popularity" in t.index:
-        text += f" and {t.loc['segment_popularity', 'hit_rate']:.0%} for the most popular in their segment"
+        text += sentence(" and {seg:.0%} for the most popular in their segment", seg=t.loc["segment_popularity", "hit_rate"])
     lift = mine / pop if pop > 0 else float("nan")
     verdict = ("it earns its place on the cards" if lift >= 1.2 else
                "it barely beats popularity here: treat the suggestions as popular picks")
@@ -403,7 +463,8 @@ def lists_sentence(lists: dict[str, pd.DataFrame], capacities: dict[str, int] | 
     if not lists:
         return ("No contact lists are defined for this run. Add them to the run config under `contact_lists:` "
                 "(name, where, capacity, per, owner), e.g. at-risk VIPs per country or second-purchase nudges.")
-    parts = [f"**{name}**: {len(frame):,} clients" + (f" (capacity {capacities[name]:,})" if capacities and name in capacities else "")
+    parts = [sentence("**{name}**: {n:,} clients", name=name, n=len(frame))
+             + (sentence(" (capacity {c:,})", c=capacities[name]) if capacities and name in capacities else "")
              for name, frame in lists.items()]
     return "Contact lists from the run config: " + "; ".join(parts) + "."
 
