@@ -880,7 +880,10 @@ def assert_one_clear_error(message: str, patterns: tuple[str, ...]) -> None:
         assert re.search(pattern, message), f"{pattern!r} not in:\n{message}"
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+@pytest.mark.parametrize("case", [
+    # a case that runs the data-prep notebook to its failure page executes a notebook: slow
+    pytest.param(c, marks=pytest.mark.slow) if c.via == "run" and c.run_id is None else c for c in CASES
+], ids=lambda c: c.id)
 def test_bad_input(case: Case, tmp_path: Path, capsys) -> None:
     config_path = _materialise(case, tmp_path / "data")
     before = _files_in(tmp_path)
