@@ -182,18 +182,21 @@ def child(name: str, size: str, repeat: int, check_out: str | None) -> None:
         func = _analysis_run(size)
     else:
         func = _task(name, size)
-    times, result = [], None
+    times, cpu, result = [], [], None
     for _ in range(repeat):
+        used = resource.getrusage(resource.RUSAGE_SELF)
         start = time.perf_counter()
         result = func()
         times.append(time.perf_counter() - start)
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        cpu.append(after.ru_utime + after.ru_stime - used.ru_utime - used.ru_stime)
     if name == "prep":
         (datasets.folder(size) / "run.tmp").replace(datasets.folder(size) / "run")
     if check_out and result is not None:
         result.to_parquet(check_out)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(json.dumps({"times": times, "peak_rss_mb": round(max(peak, children), 1)}))
+    print(json.dumps({"times": times, "cpu": cpu, "peak_rss_mb": round(max(peak, children), 1)}))
 
 
 # --- the plan ---------------------------------------------------------------------------------------------
@@ -204,13 +207,15 @@ STEPS = ["rfm", "behavioral", "demographic", "geographic", "psychographic", "clv
 #: (task, sizes it runs at, repeats); what is left out at a size is recorded with the reason.
 PLAN: list[tuple[str, tuple[str, ...], int]] = (
     [("idle", ("S",), 1)]
-    + [(t, ("S", "M", "L"), 3) for t in FEATURES + CORE[:3]]
+    + [(t, ("S", "M") if t == "features.pandas" else ("S", "M", "L"), 3) for t in FEATURES + CORE[:3]]
     + [("core.tutorial", ("S", "M"), 3)]
     + [(t, ("S", "M", "L"), 3) for t in ("rfm", "recommendations")]
     + [(t, ("S", "M", "L"), 1) for t in ("behavioral", "demographic", "geographic", "psychographic", "clv")]
     + [("end_to_end", ("S", "M", "L"), 1), ("analysis_run", ("S", "M"), 1)]
 )
 SKIPPED = {
+    ("features.pandas", "L"): "extrapolated from S and M: at M its peak RSS is 1.7 GB, so L would need about 17 GB, "
+                              "more than this shared 24 GB machine can spare",
     ("core.tutorial", "L"): "extrapolated from S and M: one Python call per customer and column takes minutes at L",
     ("analysis_run", "L"): "not run: the notebooks load the full transaction table into pandas several times over "
                            "(see RESULTS.md notes); at 37M lines that needs more memory and time than this 2-core machine has",
@@ -221,7 +226,11 @@ def run_child(task: str, size: str, repeat: int, check_out: Path | None = None, 
     cmd = [sys.executable, __file__, "--child", task, "--size", size, "--repeat", str(repeat)]
     if check_out:
         cmd += ["--check-out", str(check_out)]
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    from analysis.runner import KERNEL_ENV
+
+    # the environment a run gives its notebook kernels (one BLAS/OpenMP thread: on a shared machine
+    # scikit-learn's OpenMP threads otherwise spin against each other); DuckDB and polars keep theirs
+    env = {**os.environ, **KERNEL_ENV, "MPLBACKEND": "Agg"}
     start = time.perf_counter()
     try:
         proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=timeout, env=env)
@@ -232,6 +241,7 @@ def run_child(task: str, size: str, repeat: int, check_out: Path | None = None, 
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     out["median_s"] = round(statistics.median(out["times"]), 3)
     out["times"] = [round(t, 3) for t in out["times"]]
+    out["cpu_s"] = round(statistics.median(out.pop("cpu")), 3)
     out["wall_s"] = round(time.perf_counter() - start, 1)
     return out
 
@@ -292,7 +302,9 @@ def main() -> int:
             times = [o["times"][0] for o in outcomes]
             results["tasks"].setdefault(task, {})[size] = {
                 "times": times, "median_s": round(statistics.median(times), 3),
+                "cpu_s": round(statistics.median(o["cpu_s"] for o in outcomes), 3),
                 "peak_rss_mb": max(o["peak_rss_mb"] for o in outcomes)}
+        results = _save(results, size)
         for task, repeat in plan:
             if task in rounds:
                 continue
@@ -301,13 +313,36 @@ def main() -> int:
             entry[size] = run_child(task, size, args.repeat or repeat, None, timeout=args.timeout)
             shown = entry[size].get("error") or f"median {entry[size]['median_s']} s, peak {entry[size]['peak_rss_mb']} MB"
             print(shown, flush=True)
-            RESULTS_JSON.write_text(json.dumps(results, indent=1) + "\n")
+            results = _save(results, size)
         if checks:
             results["agreement_at_S"] = {**results.get("agreement_at_S", {}), **_agreement(checks)}
-        RESULTS_JSON.write_text(json.dumps(results, indent=1) + "\n")
+        results = _save(results, size)
+    results = _save(results, "")  # read back what every size wrote
     RESULTS_MD.write_text(render(results), encoding="utf-8")
     print(f"wrote {RESULTS_JSON.relative_to(ROOT)} and {RESULTS_MD.relative_to(ROOT)}")
     return 0
+
+
+def _save(results: dict[str, Any], size: str | None) -> dict[str, Any]:
+    """Merge this run's figures for ``size`` into results.json and return the file's content (another
+    size may be running beside this one; ``size=""`` only reads)."""
+    import fcntl
+
+    with open(HERE / ".results.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        disk = json.loads(RESULTS_JSON.read_text()) if RESULTS_JSON.exists() else {}
+        disk.setdefault("tasks", {})
+        disk.setdefault("sizes", {}).update(results.get("sizes", {}))
+        disk["machine"] = results["machine"]
+        disk["agreement_at_S"] = {**disk.get("agreement_at_S", {}), **results.get("agreement_at_S", {})}
+        for task, by in results["tasks"].items():
+            for s, entry in by.items():
+                if size is None or s == size:
+                    disk["tasks"].setdefault(task, {})[s] = entry
+        if "notes" in results:
+            disk["notes"] = results["notes"]
+        RESULTS_JSON.write_text(json.dumps(disk, indent=1) + "\n")
+        return disk
 
 
 def _agreement(checks: dict[str, Path]) -> dict[str, Any]:
@@ -382,6 +417,13 @@ def render(results: dict[str, Any]) -> str:
         ("core.duckdb", "hand-written DuckDB"), ("core.polars", "polars"), ("core.pandas", "idiomatic pandas"),
         ("core.tutorial", "tutorial `groupby().agg(lambda ...)`"),
     ])
+    lines += ["", "### CPU time (user + system, all threads; less sensitive than wall time to other work on the machine)", "",
+              "| step | " + " | ".join(sizes) + " |", "|---|" + "---:|" * len(sizes)]
+    for task in FEATURES + CORE:
+        by = results["tasks"].get(task, {})
+        if by:
+            lines.append(f"| {task} | " + " | ".join(f"{by[s]['cpu_s']:.2f} s" if "cpu_s" in by.get(s, {}) else "–"
+                                                      for s in sizes) + " |")
     lines += ["", "### Ratios (time of the other / time of the project's full feature step; > 1: the project is faster)", "",
               "| compared with | " + " | ".join(sizes) + " |", "|---|" + "---:|" * len(sizes)]
     for task, label in [("features.duckdb", "hand-written DuckDB"), ("features.polars", "polars"),
@@ -392,8 +434,8 @@ def render(results: dict[str, Any]) -> str:
             mine, theirs = _median(results, "features.project", s), _median(results, task, s)
             if mine and theirs:
                 row.append(f"{theirs / mine:.2f}×")
-            elif task == "core.tutorial" and mine and s == "L":
-                row.append(_tutorial_extrapolation(results, mine))
+            elif mine and s == "L" and "skipped" in results["tasks"].get(task, {}).get("L", {}):
+                row.append(_extrapolation(results, task, mine))
             else:
                 row.append("–")
         lines.append(f"| {label} | " + " | ".join(row) + " |")
@@ -430,8 +472,8 @@ def render(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _tutorial_extrapolation(results: dict[str, Any], project_l: float) -> str:
-    s, m = _median(results, "core.tutorial", "S"), _median(results, "core.tutorial", "M")
+def _extrapolation(results: dict[str, Any], task: str, project_l: float) -> str:
+    s, m = _median(results, task, "S"), _median(results, task, "M")
     if not s or not m:
         return "–"
     ns, nm, nl = (results["sizes"][k]["lines"] for k in ("S", "M", "L"))

@@ -125,7 +125,7 @@ def customer_features(
             eng.register("ev", events)
         cols = set(eng.columns("tx"))
         ranking = eng.query(
-            f"SELECT category, sum(CAST({_micro('amount')} AS DECIMAL(38, 0))) AS spend FROM tx "
+            f"SELECT category, sum({_micro('amount')}) AS spend FROM tx "
             "GROUP BY category ORDER BY spend DESC, category"
         )
         named = ranking["category"].dropna()
