@@ -487,6 +487,23 @@ def previous_for(run: Any, previous_run: str = "") -> io.RunFolder | None:
     return scored_from(run) or run.previous_run()
 
 
+def save_migration(run: Any, previous: io.RunFolder, transitions: pd.DataFrame) -> str:
+    """Keep every transition with the run, and say where.
+
+    Always a run table (``migration``). In a scoring run it is also ``exports/migration.csv``: the
+    comparison run is then fixed by ``--model-run`` (``scored_from`` in the manifest). A refitted run
+    compares with whichever run came before it, so the table stays out of its exports, which depend
+    only on the inputs and the config.
+    """
+    run.save_table("migration", transitions)
+    source = scored_from(run)
+    if source is not None and source.path.resolve() == previous.path.resolve():
+        run.folder.write_export("migration.csv", transitions)
+        return f"Every transition ({len(transitions):,} rows) is in `exports/migration.csv`."
+    return (f"Every transition ({len(transitions):,} rows) is kept with the run's tables; it is exported as "
+            "`exports/migration.csv` by scoring runs (`analysis score`), whose comparison run is fixed.")
+
+
 @dataclass
 class CurrentView:
     """This run's labels as the monitoring page compares them with a previous run's.
