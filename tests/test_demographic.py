@@ -229,3 +229,14 @@ def test_degenerate_data_still_completes_the_run(tmp_path, write_config):
     assert "Traceback" not in page
     exported = pd.read_csv(reports / "edge" / "exports" / "customers.csv")
     assert exported["demographic_segment"].notna().all()
+
+
+def test_a_single_numeric_attribute_is_not_written_in_place():
+    """pandas 3 hands out a read-only array for a single-dtype block; the log transform must not write into it."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"income": np.r_[rng.normal(20_000, 2_000, 60), rng.normal(90_000, 5_000, 60)],
+                          "marital_status": ["Single"] * 60 + ["Married"] * 60})
+    before = frame["income"].to_numpy().copy()
+    model = demographic.DemographicSegmenter(k_range=(2, 3), n_bootstrap=1, random_state=0).fit(frame)
+    np.testing.assert_array_equal(model.predict(frame), model.labels_)
+    np.testing.assert_array_equal(frame["income"].to_numpy(), before)  # the caller's data untouched

@@ -557,7 +557,8 @@ class DemographicSegmenter(BaseSegmenter):
         self.categories_ = {c: sorted(X[c].astype(object).where(X[c].notna(), MISSING).astype(str).unique()) for c in self.categorical_}
 
     def _numeric_raw(self, X: pd.DataFrame) -> np.ndarray:
-        num = X[self.numeric_].to_numpy(dtype=float) if self.numeric_ else np.zeros((len(X), 0))
+        # a copy: pandas may hand out a read-only view of a single-dtype block, and the log is taken in place
+        num = X[self.numeric_].to_numpy(dtype=float, copy=True) if self.numeric_ else np.zeros((len(X), 0))
         for j, col in enumerate(self.numeric_):
             if col in self.log_columns_:
                 num[:, j] = np.log1p(np.clip(num[:, j], 0, None))
