@@ -24,7 +24,16 @@ PAGE_TITLES = {
     "14_value": "Customer value (CLV) and profitability",
     "20_personas": "Personas and strategies",
     "30_clienteling": "Clienteling: who to contact, with what",
+    "40_monitoring": "Monitoring: what changed since the last run",
 }
+
+
+def page_title(name: str) -> str:
+    """The title of a run page: ``10_demographic`` -> "Demographic segments"; a page scored with
+    saved models (``10_demographic_scored``) says so."""
+    if name.endswith("_scored"):
+        return f"{page_title(name.removesuffix('_scored'))}: scored with saved models"
+    return PAGE_TITLES.get(name, name.split("_", 1)[-1].replace("_", " ").capitalize())
 
 
 def _png(fig: Any) -> str:
@@ -93,7 +102,7 @@ def render_index(folder: io.RunFolder, manifest: dict[str, Any]) -> Path:
     set_aside_files = [p.name for p in folder.set_aside_files()]
     export_files = [p.name for p in folder.export_files()]
     summaries = [v for k, v in sorted(manifest.get("facts", {}).items()) if k.startswith("summary_") and isinstance(v, dict)]
-    pages = [dict(nb, title=PAGE_TITLES.get(nb["name"], nb["name"].split("_", 1)[-1].replace("_", " ").capitalize())) for nb in manifest["notebooks"]]
+    pages = [dict(nb, title=page_title(nb["name"])) for nb in manifest["notebooks"]]
     html = _env().get_template("index.html.j2").render(
         m=manifest,
         pages=pages,
