@@ -96,8 +96,12 @@ def test_spark_and_duckdb_give_the_same_features_on_the_sample(tmp_path):
     duck_files = features.customer_features(paths["transactions"], cfg.as_of, **from_files)
     duck_frames = features.customer_features(tables["transactions"], cfg.as_of, returns=tables["returns"])
     assert len(duck_files) == tables["transactions"]["customer_id"].nunique() > 1000
-    with engines.connect("spark", master="local[2]") as spark:
+    spark = engines.connect("spark", master="local[2]")
+    try:
         _assert_same_features(features.customer_features(paths["transactions"], cfg.as_of, **from_files, engine=spark),
                               duck_files)
         _assert_same_features(features.customer_features(tables["transactions"], cfg.as_of, returns=tables["returns"],
                                                          engine=spark), duck_frames)
+    finally:
+        spark.close()
+        spark.session_.stop()  # the JVM's memory back to the rest of the suite
