@@ -116,3 +116,14 @@ def test_online_retail_lift_and_speed(online_retail_transactions):
     elapsed = time.perf_counter() - t0
     assert recs["customer_id"].nunique() == tx["customer_id"].nunique()
     assert elapsed <= 30, f"recommending for every Online Retail customer took {elapsed:.1f} s"
+
+
+@pytest.mark.slow
+def test_sample_run_manifest_carries_the_recommendation_scores(sample_run):
+    import json
+
+    proc, reports = sample_run
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    entry = json.loads((reports / "ci-sample" / "manifest.json").read_text())["models"]["recommendations"]
+    assert {"hit_at_10", "popularity_hit_at_10", "segment_popularity_hit_at_10", "recall_at_10"} <= set(entry)
+    assert entry["hit_at_10"] >= 1.5 * entry["popularity_hit_at_10"] and entry["hit_at_10"] > entry["segment_popularity_hit_at_10"]
