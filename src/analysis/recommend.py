@@ -1,9 +1,9 @@
 """Product recommendations for clienteling, and the evaluation that says whether they are any good.
 
 One small module per model family (see the house style): :class:`ItemKNNRecommender` is a
-recency-weighted, BM25-weighted item-to-item recommender on sparse matrices (the weighting of
-``implicit.nearest_neighbours.BM25Recommender``, written here because ``implicit`` does not build
-on this machine); :class:`PopularityRecommender` and :class:`SegmentPopularityRecommender` are the
+recency-weighted, BM25-weighted item-to-item recommender on sparse matrices and :class:`EASERecommender`
+the closed-form linear model that wins the evaluation (the BM25 weighting is that of
+``implicit.nearest_neighbours.BM25Recommender``, written on scipy so no new dependency is needed); :class:`PopularityRecommender` and :class:`SegmentPopularityRecommender` are the
 baselines it has to beat. :func:`time_split` and :func:`evaluate_recommenders` hold out the last
 part of the period and score every recommender the same way (hit rate@k, recall@k, coverage).
 
