@@ -74,6 +74,15 @@ def _before_features() -> Callable[..., Any]:
     return module.customer_features
 
 
+#: At L the steps get only the transaction columns they read: the whole table in pandas (as a notebook's
+#: ``run.table("transactions")`` loads it) would take most of this machine's memory per process.
+TX_COLUMNS_AT_L = ["customer_id", "order_id", "timestamp", "product_id", "amount", "margin"]
+
+
+def _tx_columns(size: str) -> list[str] | None:
+    return TX_COLUMNS_AT_L if size == "L" else None
+
+
 def _task(name: str, size: str) -> Callable[[], Any]:
     """The callable to time for task ``name`` at ``size``; its inputs are loaded here (untimed)."""
     import baselines
@@ -104,7 +113,7 @@ def _task(name: str, size: str) -> Callable[[], Any]:
         rules = io.read_yaml(None, "rfm_segments.yaml")
         return lambda: behavioral.segment_behavioral(feats, rfm_rules=rules, random_state=42)
     customers = pd.read_parquet(p["customers"])
-    transactions = pd.read_parquet(p["transactions"])
+    transactions = pd.read_parquet(p["transactions"], columns=_tx_columns(size))
     if name == "demographic":
         return lambda: demographic.segment_demographic(customers, transactions, random_state=42)
     if name == "geographic":
@@ -140,7 +149,7 @@ def _end_to_end(size: str) -> Callable[[], Any]:
         rules = io.read_yaml(None, "rfm_segments.yaml")
         behavioral.segment_behavioral(feats, rfm_rules=rules, random_state=42)
         customers = pd.read_parquet(p["customers"])
-        transactions = pd.read_parquet(p["transactions"])
+        transactions = pd.read_parquet(p["transactions"], columns=_tx_columns(size))
         demographic.segment_demographic(customers, transactions, random_state=42)
         value.segment_value(transactions, feats, as_of=AS_OF, labels={}, random_state=42)
         clienteling.recommend_products(transactions, n=3, customers=feats["total_spend"].nlargest(200).index)
@@ -424,15 +433,19 @@ def _cell(results: dict[str, Any], task: str, size: str) -> str:
         return "not run"
     if "error" in entry:
         return "failed"
-    return f"{entry['median_s']:.2f} s / {entry['peak_rss_mb']:,.0f} MB"
+    cpu = f" (CPU {entry['cpu_s']:.1f} s)" if "cpu_s" in entry else ""
+    return f"{entry['median_s']:.2f} s{cpu} / {entry['peak_rss_mb']:,.0f} MB"
 
 
 def render(results: dict[str, Any]) -> str:
     sizes = [s for s in ("S", "M", "L") if s in results["sizes"]]
     lines = ["# Benchmark results", "",
              ("Written by `make bench` (`benchmarks/run.py`); the numbers are this machine's, not targets. Each cell: "
-             "median of the repeats / peak RSS of the process (inputs included). Growth: exponent of time in the number "
-             "of order lines between two sizes (1.00 = linear)."), "",
+             "median wall time of the repeats (CPU time: user + system of all threads of the process) / peak RSS of the "
+             "process (inputs included). On a machine shared with other work, wall time is stretched by waiting for a core "
+             "(the benchmark runs at lower priority); CPU time is not. Growth: exponent of time in the number "
+             "of order lines between two sizes (1.00 = linear). What the numbers show and what was changed: "
+              "[NOTES.md](NOTES.md)."), "",
              (f"Machine: {results['machine']['cpus']} CPUs, {results['machine']['platform']}, Python "
              f"{results['machine']['python']}; load average when the run started "
              f"{results['machine']['load_average_at_start']} (other work shares the machine)."), "",
@@ -467,7 +480,8 @@ def render(results: dict[str, Any]) -> str:
         if by:
             lines.append(f"| {task} | " + " | ".join(f"{by[s]['cpu_s']:.2f} s" if "cpu_s" in by.get(s, {}) else "–"
                                                       for s in sizes) + " |")
-    lines += ["", "### Ratios (time of the other / time of the project's full feature step; > 1: the project is faster)", "",
+    lines += ["", ("### Ratios (time of the other / time of the project's full feature step; > 1: the project is faster; "
+              "in brackets the same for CPU time)"), "",
               "| compared with | " + " | ".join(sizes) + " |", "|---|" + "---:|" * len(sizes)]
     for task, label in [("features.duckdb", "hand-written DuckDB"), ("features.polars", "polars"),
                         ("features.pandas", "idiomatic pandas"), ("features.before", "the step before this change"),
@@ -475,8 +489,10 @@ def render(results: dict[str, Any]) -> str:
         row = []
         for s in sizes:
             mine, theirs = _median(results, "features.project", s), _median(results, task, s)
+            cpu_mine = results["tasks"].get("features.project", {}).get(s, {}).get("cpu_s")
+            cpu_theirs = results["tasks"].get(task, {}).get(s, {}).get("cpu_s")
             if mine and theirs:
-                row.append(f"{theirs / mine:.2f}×")
+                row.append(f"{theirs / mine:.2f}×" + (f" (CPU {cpu_theirs / cpu_mine:.2f}×)" if cpu_mine and cpu_theirs else ""))
             elif mine and s == "L" and "skipped" in results["tasks"].get(task, {}).get("L", {}):
                 row.append(_extrapolation(results, task, mine))
             else:

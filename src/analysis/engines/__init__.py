@@ -17,6 +17,9 @@ Examples
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Self
 
@@ -55,20 +58,37 @@ class Engine:
         self.close()
 
 
+def default_memory_limit() -> str:
+    """An eighth of the machine's memory (at least 1 GB): a run executes several notebooks side by
+    side, each with its own DuckDB, so none may take DuckDB's default of 80 %."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return "1GB"
+    return f"{max(1, total // 8 // 2**30)}GB"
+
+
 class DuckDBEngine(Engine):
     """An in-process DuckDB connection using all cores (``threads``: DuckDB's default).
 
     Results do not depend on the thread count: the feature SQL sums integers (amounts in
-    millionths), whose sum is the same in any order.
+    millionths), whose sum is the same in any order. Beyond ``memory_limit`` (default
+    :func:`default_memory_limit`) DuckDB spills its aggregations to a temporary folder instead
+    of growing.
     """
 
     name = "duckdb"
 
-    def __init__(self, threads: int | None = None) -> None:
+    def __init__(self, threads: int | None = None, memory_limit: str | None = None) -> None:
         import duckdb
 
         self.threads = threads
-        self.con_ = duckdb.connect(config={"threads": threads} if threads else {})
+        self.memory_limit = memory_limit
+        self._spill = tempfile.mkdtemp(prefix="clientele-duckdb-")
+        config = {"memory_limit": memory_limit or default_memory_limit(), "temp_directory": self._spill}
+        if threads:
+            config["threads"] = threads
+        self.con_ = duckdb.connect(config=config)
 
     def register(self, table: str, source: Source) -> None:
         if isinstance(source, pd.DataFrame):
@@ -85,6 +105,7 @@ class DuckDBEngine(Engine):
 
     def close(self) -> None:
         self.con_.close()
+        shutil.rmtree(self._spill, ignore_errors=True)
 
 
 def connect(engine: str | Engine | None = None, *, master: str | None = None, conf: dict[str, str] | None = None) -> Engine:
