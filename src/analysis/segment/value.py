@@ -529,7 +529,7 @@ class ValueResult(SegmentationResult):
             "tiers": {"cuts": self.model.tier_cuts if self.model is not None else {},
                       "uncertainty": self.tier_uncertainty.to_dict(orient="records")},
             "priority": {"formula": self.priority_sentence(), "horizon_months": self.settings.get("horizon_months")},
-            "timings_seconds": {k: round(v, 2) for k, v in self.timings.items()},
+            # no timings here: the manifest's models are what a run reproduces (two runs, same models)
         }
 
 
@@ -537,7 +537,7 @@ def _fit_record(fit: Any, fitted_on: str, metrics: dict[str, float] | None = Non
     record = {"model": getattr(fit, "model", "gamma_gamma"),
               "title": fit.family.title if hasattr(fit, "family") else "Gamma-Gamma",
               "fitted_on": fitted_on, "customers": fit.n_customers_, "params": dict(fit.params_),
-              "log_likelihood": fit.log_likelihood_, "priors": fit.priors, "seconds": fit.fit_seconds_}
+              "log_likelihood": fit.log_likelihood_, "priors": fit.priors}
     if metrics is not None:
         record["holdout"] = metrics
     return record
