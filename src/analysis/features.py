@@ -78,7 +78,8 @@ def customer_features(
 ) -> pd.DataFrame:
     """Behavioral features, one row per customer with at least one kept order line.
 
-    The aggregation over order lines is one SQL query (DuckDB's dialect), run by DuckDB on all
+    The order lines are aggregated by SQL in DuckDB's dialect (a small query ranking the categories
+    by spend, then one query for every per-customer count, time and sum), run by DuckDB on all
     cores or, with ``engine="spark"``, transpiled and run on Spark (see :mod:`analysis.engines`);
     both give the same features. Only ratios of the per-customer sums are computed afterwards.
 
