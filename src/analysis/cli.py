@@ -41,7 +41,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         from .runner import RunError, run
 
     try:
-        run(args.config, run_id=args.run_id, only=args.only, reports_dir=args.reports_dir)
+        run(args.config, run_id=args.run_id, only=args.only, reports_dir=args.reports_dir, jobs=args.jobs)
     except (ConfigError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -573,7 +573,9 @@ def _run_in_staging(
 
 
 # Loggers of the execution libraries, quietened while notebooks run (their chatter is not ours).
-_QUIET_LOGGERS = {"papermill": logging.WARNING, "traitlets": logging.ERROR}
+# tornado.general: a kernel stopped right after a failing cell can leave a ZMQ stream callback
+# that logs an "uncaught exception" during shutdown; the notebook's own outcome is already recorded.
+_QUIET_LOGGERS = {"papermill": logging.WARNING, "traitlets": logging.ERROR, "tornado.general": logging.CRITICAL}
 
 
 @contextlib.contextmanager
