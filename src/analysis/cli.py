@@ -10,6 +10,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from .config import PROJECT_ROOT, ConfigError
 
@@ -36,12 +37,14 @@ def _quiet_imports() -> Iterator[None]:
         yield
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
+def _pipeline(action: Callable[[], Any]) -> int:
+    """Run ``action`` (a run or a scoring run) and turn its errors into one sentence and an exit code:
+    2 for an input problem, 1 for a failed notebook, 3 for anything unforeseen."""
     with _quiet_imports():
-        from .runner import RunError, run
+        from .runner import RunError
 
     try:
-        run(args.config, run_id=args.run_id, only=args.only, reports_dir=args.reports_dir, jobs=args.jobs)
+        action()
     except (ConfigError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -54,6 +57,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except Exception as exc:  # noqa: BLE001 - one sentence instead of a traceback
         return _unexpected(exc)
     return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    with _quiet_imports():
+        from .runner import run
+
+    return _pipeline(lambda: run(args.config, run_id=args.run_id, only=args.only, reports_dir=args.reports_dir, jobs=args.jobs))
 
 
 def check(config: str | Path, echo: Callable[[str], None] = print) -> None:
@@ -91,22 +101,9 @@ def check(config: str | Path, echo: Callable[[str], None] = print) -> None:
 
 def _cmd_score(args: argparse.Namespace) -> int:
     with _quiet_imports():
-        from .runner import RunError, score
+        from .runner import score
 
-    try:
-        score(args.config, args.model_run, run_id=args.run_id, reports_dir=args.reports_dir, jobs=args.jobs)
-    except (ConfigError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except RunError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:
-        print(f"error: {exc.filename or ''}: {exc.strerror or exc}. Check the path and its permissions.", file=sys.stderr)
-        return 2
-    except Exception as exc:  # noqa: BLE001 - one sentence instead of a traceback
-        return _unexpected(exc)
-    return 0
+    return _pipeline(lambda: score(args.config, args.model_run, run_id=args.run_id, reports_dir=args.reports_dir, jobs=args.jobs))
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
