@@ -127,3 +127,19 @@ def test_configured_k_is_used_or_refused_never_replaced(sample_features):
     tiny = pd.DataFrame({"recency_days": [1.0, 5.0, 9.0], "frequency": [1.0, 2.0, 3.0], "mean_order_value": [5.0, 6.0, 7.0], "tenure_days": [3.0, 8.0, 20.0]})
     with pytest.raises(ValueError, match=r"params\.13_behavioral\.k = 5: the behavioral data have only 3 distinct customers"):
         behavioral.BehavioralClusters(n_clusters=5, random_state=0).fit(tiny)
+
+
+def test_k_is_chosen_on_a_sample_of_large_data_and_everyone_is_labelled():
+    """Above ``selection_size`` customers the evidence for k comes from a random sample; the final fit labels all."""
+    rng = np.random.default_rng(3)
+    n = 12_000
+    planted = rng.integers(0, 3, n)
+    features = pd.DataFrame({"frequency": np.array([2, 12, 40])[planted] + rng.poisson(1, n),
+                             "recency_days": np.array([300.0, 90.0, 10.0])[planted] * rng.uniform(0.8, 1.2, n)},
+                            index=pd.Index([f"C{i}" for i in range(n)], name="customer_id"))
+    model = behavioral.BehavioralClusters(k_range=(2, 5), n_bootstrap=2, selection_size=2_000, random_state=0).fit(features)
+    assert any("random sample of 2,000 of the 12,000 customers" in note for note in model.notes_)
+    assert len(model.labels_) == n and model.k_choice_.k == 3
+    assert adjusted_rand_score(planted, model.labels_) > 0.95
+    everyone = behavioral.BehavioralClusters(k_range=(2, 5), n_bootstrap=2, selection_size=None, random_state=0).fit(features)
+    assert not any("random sample" in note for note in everyone.notes_) and everyone.k_choice_.k == 3

@@ -17,6 +17,8 @@ under a second.
 
 from __future__ import annotations
 
+import dataclasses
+
 import os
 import subprocess
 import sys
@@ -830,3 +832,60 @@ def test_clv_interval_draws_average_to_the_point_clv(model: str) -> None:
     width = intervals["clv_high"] - intervals["clv_low"]
     # relative width: the four-week customer with one repeat purchase is far less certain than the steady one
     assert width[4] / point["clv"][4] > 1.5 * width[2] / point["clv"][2]
+
+
+@pytest.fixture(scope="module")
+def cdnow_pareto_fit(cdnow_summary: pd.DataFrame) -> clv.PurchaseModelFit:
+    return clv.fit_purchase_model(cdnow_summary, model="pareto_nbd")
+
+
+def test_linear_p_alive_draws_agree_with_exact_draws_on_cdnow(
+    cdnow_summary: pd.DataFrame, cdnow_pareto_fit: clv.PurchaseModelFit, gamma_gamma_fit: clv.SpendModelFit,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first-order P(alive) used for large data gives the intervals the exact draws give.
+
+    It is used when the parameters are as certain as a fit on 10,000+ customers makes them: CDNOW's
+    Pareto/NBD fit with the covariance of 20,000 customers (its own, scaled by 2,357 / 20,000).
+    With CDNOW's own, much wider, uncertainty ``auto`` keeps the exact draws.
+    """
+    summary = cdnow_summary.assign(monetary_value=cdnow_summary["monetary_value"].where(cdnow_summary["frequency"] > 0, 0.0))
+    as_if_20k = dataclasses.replace(cdnow_pareto_fit, log_params_cov_=cdnow_pareto_fit.log_params_cov_ * len(summary) / 20_000)
+    exact = clv.clv_intervals(as_if_20k, gamma_gamma_fit, summary, random_state=5, p_alive_draws="exact")
+    linear = clv.clv_intervals(as_if_20k, gamma_gamma_fit, summary, random_state=5, p_alive_draws="linear")
+    for column in ("p_alive_low", "p_alive_high"):
+        assert np.abs(exact[column] - linear[column]).max() < 0.005, column
+    scale = exact["clv_high"].mean()
+    for column in ("clv_low", "clv_high"):
+        assert np.abs(exact[column] - linear[column]).mean() < 0.01 * scale, column
+    # the parameter uncertainty is real: the intervals have width, and the expansion keeps it
+    assert (linear["p_alive_high"] - linear["p_alive_low"]).mean() > 0.02
+    # "auto": linear above the size limit (lowered here to keep the test fast) for the 20,000-customer covariance,
+    # exact for CDNOW's own
+    monkeypatch.setattr(clv.scoring, "LINEAR_P_ALIVE_ABOVE", 1_000)
+    head = summary.head(300)
+    for fit, expected in ((as_if_20k, "linear"), (cdnow_pareto_fit, "exact")):
+        auto = clv.clv_intervals(fit, gamma_gamma_fit, head, random_state=5)
+        pd.testing.assert_frame_equal(auto, clv.clv_intervals(fit, gamma_gamma_fit, head, random_state=5, p_alive_draws=expected))
+
+
+def test_group_totals_are_the_sums_of_the_customer_draws(
+    cdnow_summary: pd.DataFrame, bgnbd_fit: clv.PurchaseModelFit, gamma_gamma_fit: clv.SpendModelFit
+) -> None:
+    summary = cdnow_summary.assign(monetary_value=cdnow_summary["monetary_value"].where(cdnow_summary["frequency"] > 0, 0.0))
+    groups = np.where(summary["frequency"] > 2, "frequent", "rare")
+    kept, draws = clv.clv_intervals(bgnbd_fit, gamma_gamma_fit, summary, random_state=3, chunk_size=500, return_draws=True)
+    summed, totals = clv.clv_intervals(bgnbd_fit, gamma_gamma_fit, summary, random_state=3, chunk_size=500, groups=groups)
+    pd.testing.assert_frame_equal(kept, summed)
+    assert list(totals.columns) == ["rare", "frequent"] or list(totals.columns) == ["frequent", "rare"]
+    for name in totals.columns:
+        np.testing.assert_allclose(totals[name].to_numpy(), draws[:, groups == name].sum(axis=1), rtol=1e-10)
+    with pytest.raises(ValueError, match="one label per customer"):
+        clv.clv_intervals(bgnbd_fit, gamma_gamma_fit, summary, groups=groups[:-1])
+
+
+def test_a_fit_for_comparison_only_skips_the_covariance(cdnow_summary: pd.DataFrame) -> None:
+    quick = clv.fit_purchase_model(cdnow_summary, covariance=False)
+    full = clv.fit_purchase_model(cdnow_summary)
+    assert quick.log_params_cov_ is None and full.log_params_cov_ is not None
+    assert quick.params_ == full.params_

@@ -160,6 +160,25 @@ def test_sample_value_basis_follows_the_contract(sample_value):
 
 
 @pytest.mark.slow
+def test_models_fitted_on_a_sample_score_everyone_and_say_so(sample_value, tmp_path):
+    """Large data: fits (and the holdout comparison) on a random sample, every customer scored, the page says so."""
+    sampled = _segment(_prepared_run("sample.yaml", tmp_path), fit_sample_size=800)
+    full = sample_value
+    assert len(sampled.labels) == len(full.labels) == 2000 and sampled.labels["clv"].notna().all()
+    assert sampled.fits["full"][sampled.chosen]["customers"] == 800
+    assert all(record["customers"] <= 800 for record in sampled.fits["calibration"].values())
+    assert "random sample of 800 of the 2,000 customers" in sampled.choice_sentence()
+    assert "random sample" not in full.choice_sentence()
+    # the same customers come out on top: a sample of 800 ranks them as the full fit does
+    both = sampled.labels.set_index("customer_id")["clv"].to_frame("sampled").join(full.labels.set_index("customer_id")["clv"])
+    assert both.corr(method="spearman").iloc[0, 1] > 0.95
+    agree = (sampled.labels.set_index("customer_id")["value_tier"] == full.labels.set_index("customer_id")["value_tier"]).mean()
+    assert agree > 0.9
+    with pytest.raises(ValueError, match=r"params\.14_value\.fit_sample_size = 50"):
+        value.fit_sample(full.labels["customer_id"], 50, 0)
+
+
+@pytest.mark.slow
 def test_saved_value_model_scores_without_refitting(sample_value, tmp_path):
     result = sample_value
     restored = pickle.loads(pickle.dumps(result.model))

@@ -8,6 +8,7 @@ over customers (and over parameter draws for the intervals; no per-customer Pyth
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -124,7 +125,9 @@ def clv_intervals(
     n_param_draws: int = 50,
     chunk_size: int = 20_000,
     return_draws: bool = False,
-) -> pd.DataFrame | tuple[pd.DataFrame, np.ndarray]:
+    groups: Any = None,
+    p_alive_draws: Literal["auto", "exact", "linear"] = "auto",
+) -> pd.DataFrame | tuple[pd.DataFrame, np.ndarray] | tuple[pd.DataFrame, pd.DataFrame]:
     """Per-customer intervals of CLV and P(alive), from posterior draws.
 
     Each draw takes the model parameters from their normal approximation (the fit's
@@ -152,15 +155,33 @@ def clv_intervals(
     chunk_size : int
         Customers scored per vectorised block (bounds memory at ``n_draws x chunk_size``).
     return_draws : bool
-        Also return the CLV draws, shape ``(n_draws, n_customers)`` (for totals with intervals).
+        Also return the CLV draws, shape ``(n_draws, n_customers)``.
+    groups : array_like, optional
+        A group label per customer (e.g. value tiers), in the order of ``summary``: also return
+        each group's total CLV in every draw, a ``(n_draws, n_groups)`` frame with the groups as
+        columns, summed block by block (so the per-customer draws are never all held at once:
+        at a million customers they would take 1.6 GB).
+    p_alive_draws : {"auto", "exact", "linear"}, default "auto"
+        How P(alive) is taken under each parameter draw. ``"exact"`` evaluates it (one
+        likelihood per customer and parameter draw: for Pareto/NBD a Gaussian hypergeometric
+        function each); ``"linear"`` uses its first-order expansion in the log-parameters on the
+        logit scale around the estimate (five evaluations per customer whatever the number of
+        draws; tested against the exact draws); ``"auto"`` is exact up to 2 million evaluations
+        (e.g. 40,000 customers x 50 parameter draws) and linear beyond, unless the parameters are
+        so uncertain that the expansion would be loose (see :data:`LINEAR_P_ALIVE_MAX_LOG_SD`).
 
     Returns
     -------
     pandas.DataFrame
-        ``customer_id, clv_low, clv_high, p_alive_low, p_alive_high`` (and the draws when asked).
+        ``customer_id, clv_low, clv_high, p_alive_low, p_alive_high`` (and the draws, or the
+        group totals, when asked).
     """
     if not 0 < level < 1:
         raise ValueError(f"level: expected a probability between 0 and 1, found {level}.")
+    if p_alive_draws not in ("auto", "exact", "linear"):
+        raise ValueError(f"p_alive_draws: expected 'auto', 'exact' or 'linear', found {p_alive_draws!r}.")
+    if return_draws and groups is not None:
+        raise ValueError("clv_intervals: ask for the draws or for group totals, not both.")
     period_ends, discount = discount_factors(horizon_months, discount_rate_annual, time_unit)
     _check_summary(summary, ("monetary_value",))
     rng = np.random.default_rng(random_state)
@@ -173,12 +194,22 @@ def clv_intervals(
     x_all, t_x_all, T_all, z_all = as_float_arrays(summary["frequency"], summary["recency"], summary["T"], summary["monetary_value"])
     quantiles = [(1 - level) / 2, (1 + level) / 2]
     n = len(summary)
+    linear = p_alive_draws == "linear" or (p_alive_draws == "auto" and n * n_params > LINEAR_P_ALIVE_ABOVE
+                                           and _largest_log_sd(purchase_model) <= LINEAR_P_ALIVE_MAX_LOG_SD)
     clv_draws = np.empty((n_draws, n)) if return_draws else None
+    if groups is not None:
+        codes, group_names = pd.factorize(np.asarray(groups), sort=False)
+        if len(codes) != n:
+            raise ValueError(f"groups: expected one label per customer ({n:,}), found {len(codes):,}.")
+        group_totals = np.zeros((n_draws, len(group_names)))
     bounds = np.empty((4, n))
     for start in range(0, n, chunk_size):  # blocks of customers, each one vectorised evaluation
         block = slice(start, start + chunk_size)
         x, t_x, T, z = x_all[block], t_x_all[block], T_all[block], z_all[block]
-        alive_prob = formulas.p_alive(distinct, x, t_x, T)
+        if linear:
+            alive_prob = _linear_p_alive(formulas, purchase_model.params_, distinct, x, t_x, T)
+        else:
+            alive_prob = formulas.p_alive(distinct, x, t_x, T)
         alive, rate, dropout = formulas.latent_draws(purchase_draws, x, t_x, T, rng, alive_prob=alive_prob[which])
         spend = gamma_gamma.spend_draws(spend_draws, x, z, rng)
         previous = np.zeros_like(rate)
@@ -192,6 +223,10 @@ def clv_intervals(
         bounds[2:4, block] = np.quantile(alive_prob, quantiles, axis=0)
         if clv_draws is not None:
             clv_draws[:, block] = clv
+        if groups is not None:  # this block's contribution to every group's total, draw by draw
+            one_hot = np.zeros((len(x), len(group_names)))
+            one_hot[np.arange(len(x)), codes[block]] = 1.0
+            group_totals += clv @ one_hot
     out = pd.DataFrame(
         {
             "customer_id": summary["customer_id"].to_numpy(),
@@ -201,7 +236,51 @@ def clv_intervals(
             "p_alive_high": bounds[3],
         }
     )
+    if groups is not None:
+        return out, pd.DataFrame(group_totals, columns=pd.Index(group_names))
     return (out, clv_draws) if return_draws else out
+
+
+#: Above this many likelihood evaluations (customers x parameter draws), ``p_alive_draws="auto"``
+#: expands P(alive) to first order instead of evaluating it under every draw.
+LINEAR_P_ALIVE_ABOVE = 2_000_000
+
+
+#: ... and when no log-parameter's standard deviation exceeds this (a fit on some 10,000 customers or
+#: more): on CDNOW's Pareto/NBD with the covariance of 10,000 customers (largest SD 0.26) the expanded
+#: bounds of P(alive) stay within 0.007 of the exact ones (0.004 at 20,000); with CDNOW's own 2,357
+#: (SD 0.53) they are off by up to 0.02, so such fits are evaluated exactly.
+LINEAR_P_ALIVE_MAX_LOG_SD = 0.3
+
+
+def _largest_log_sd(fit: PurchaseModelFit) -> float:
+    cov = fit.log_params_cov_
+    return 0.0 if cov is None or not np.all(np.isfinite(cov)) else float(np.sqrt(np.max(np.diag(cov))))
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-12, 1.0 - 1e-12)
+    return np.log(p) - np.log1p(-p)
+
+
+def _linear_p_alive(
+    formulas: Any, centre: Mapping[str, float], draws: Mapping[str, np.ndarray], x: np.ndarray, t_x: np.ndarray,
+    T: np.ndarray, step: float = 1e-4,
+) -> np.ndarray:
+    """P(alive) under each parameter draw, ``(n_draws, n_customers)``, from its first-order expansion.
+
+    ``logit P(theta_d) = logit P(theta) + sum_k dlogit P / dlog theta_k * (log theta_dk - log theta_k)``,
+    the slopes by forward differences: one evaluation at the estimate and one per parameter.
+    """
+    from scipy.special import expit
+
+    base = _logit(formulas.p_alive(centre, x, t_x, T))
+    expanded = np.zeros((len(next(iter(draws.values()))), len(x))) + base
+    for name, value in centre.items():  # four parameters at most, each one vectorised evaluation
+        shifted = {**centre, name: value * np.exp(step)}
+        slope = (_logit(formulas.p_alive(shifted, x, t_x, T)) - base) / step
+        expanded += np.log(np.asarray(draws[name]).reshape(-1, 1) / value) * slope
+    return expit(expanded)
 
 
 def _grid(max_frequency: int, recencies: np.ndarray, T: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

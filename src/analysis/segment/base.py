@@ -213,9 +213,19 @@ class BaseSegmenter(ClusterMixin, BaseEstimator):
         return float(silhouette_score(matrix, labels, sample_size=size, random_state=rs))
 
     def _rows(self, X: Any, matrix: np.ndarray, rs: np.random.RandomState) -> tuple[np.ndarray, np.ndarray]:
-        """(rows used to choose k, rows the final model is fitted on); default: all rows for both."""
+        """(rows used to choose k, rows the final model is fitted on).
+
+        The evidence for k (every candidate k, bootstrap refits, shuffled references) is taken on
+        a random sample of ``selection_size`` rows when there are more (an attribute; None or
+        absent: all rows); the final model is fitted on all rows.
+        """
         every = np.arange(len(matrix))
-        return every, every
+        size = getattr(self, "selection_size", None)
+        if size is None or len(matrix) <= size:
+            return every, every
+        self.notes_.append(f"k was chosen on a random sample of {size:,} of the {len(matrix):,} {self._distinct_what}; "
+                           "the final model is fitted on all of them.")
+        return np.sort(rs.choice(len(matrix), size=size, replace=False)), every
 
     def _reference(self, matrix: np.ndarray, rs: np.random.RandomState) -> np.ndarray:
         return permuted_reference(matrix, rs)

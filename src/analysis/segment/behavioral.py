@@ -259,6 +259,10 @@ class BehavioralClusters(BaseSegmenter):
         Feature columns; default :func:`cluster_columns`.
     n_bootstrap, sample_size : int
         Bootstrap refits per k for stability; silhouette sample size.
+    selection_size : int or None, default 20,000
+        With more customers, the evidence for k is taken on a random sample of this many; the
+        final model is fitted on everyone (None: evidence on everyone; at a million customers
+        that is about a hundred k-means fits on all of them).
     min_segment_pct : float
         k whose smallest cluster is under this % of customers are not chosen.
     n_reference : int
@@ -290,12 +294,13 @@ class BehavioralClusters(BaseSegmenter):
 
     def __init__(self, n_clusters: int | None = None, k_range: tuple[int, int] = (2, 8), columns: list[str] | None = None,
                  n_bootstrap: int = 5, sample_size: int = 3000, min_segment_pct: float = 2.0, n_reference: int = 3,
-                 random_state: int | None = None):
+                 selection_size: int | None = 20_000, random_state: int | None = None):
         self.n_clusters = n_clusters
         self.k_range = k_range
         self.columns = columns
         self.n_bootstrap = n_bootstrap
         self.sample_size = sample_size
+        self.selection_size = selection_size
         self.min_segment_pct = min_segment_pct
         self.n_reference = n_reference
         self.random_state = random_state
@@ -488,6 +493,7 @@ def segment_behavioral(
     k_range: tuple[int, int] = (2, 8),
     n_bootstrap: int = 5,
     min_segment_size: int = 30,
+    selection_size: int | None = 20_000,
     random_state: int | None = 42,
 ) -> BehavioralResult:
     """RFM segments and behavioral clusters of customer features.
@@ -498,7 +504,7 @@ def segment_behavioral(
         Output of :func:`analysis.features.customer_features` (index ``customer_id``).
     rfm_rules : dict
         The RFM rule table (``analysis/data/rfm_segments.yaml`` or the user's own).
-    k, k_range, n_bootstrap
+    k, k_range, n_bootstrap, selection_size
         See :class:`BehavioralClusters`.
     min_segment_size : int
         Smallest useful cluster (as a share of customers, at least 2%).
@@ -514,7 +520,7 @@ def segment_behavioral(
     rfm = rfm_segments(scores, rfm_rules)
     rfm_summary = segment_summary(rfm, features)
     rfm_descriptions = {r["segment"]: r.get("description", "") for r in rfm_rules["rules"]}
-    model = BehavioralClusters(n_clusters=k, k_range=k_range, n_bootstrap=n_bootstrap,
+    model = BehavioralClusters(n_clusters=k, k_range=k_range, n_bootstrap=n_bootstrap, selection_size=selection_size,
                                min_segment_pct=max(2.0, 100.0 * min_segment_size / len(features)), random_state=random_state)
     try:
         model.fit(features)

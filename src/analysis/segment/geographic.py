@@ -509,12 +509,10 @@ class SpatialClusters(BaseSegmenter):
     def _encode(self, coords: pd.DataFrame, fit: bool) -> np.ndarray:
         return self._points(coords)
 
-    def _rows(self, coords: pd.DataFrame, matrix: np.ndarray, rs: np.random.RandomState) -> tuple[np.ndarray, np.ndarray]:
-        """Evaluate k on a random sample of ``sample_size`` locations; fit the final model on all."""
-        every = np.arange(len(matrix))
-        if len(matrix) <= self.sample_size:
-            return every, every
-        return np.sort(rs.choice(len(matrix), size=self.sample_size, replace=False)), every
+    @property
+    def selection_size(self) -> int:
+        """k is evaluated on a random sample of ``sample_size`` locations; the final model is fitted on all."""
+        return self.sample_size
 
     def _make_model(self, k: int, seed: int) -> KMeans:
         return KMeans(n_clusters=k, n_init=4, random_state=seed)

@@ -654,6 +654,9 @@ class PsychographicClusters(BaseSegmenter):
     n_bootstrap : int
     min_segment_pct : float
     n_reference : int
+    selection_size : int or None, default 20,000
+        With more respondents, the evidence for k is taken on a random sample of this many; the
+        final model is fitted on everyone.
     random_state : int, optional
 
     Attributes
@@ -670,11 +673,13 @@ class PsychographicClusters(BaseSegmenter):
     _distinct_what = "answer patterns"
 
     def __init__(self, method: str = "kmeans", n_clusters: int | None = None, k_range: tuple[int, int] = (2, 8),
-                 n_bootstrap: int = 5, min_segment_pct: float = 2.0, n_reference: int = 3, random_state: int | None = None):
+                 n_bootstrap: int = 5, min_segment_pct: float = 2.0, n_reference: int = 3,
+                 selection_size: int | None = 20_000, random_state: int | None = None):
         self.method = method
         self.n_clusters = n_clusters
         self.k_range = k_range
         self.n_bootstrap = n_bootstrap
+        self.selection_size = selection_size
         self.min_segment_pct = min_segment_pct
         self.n_reference = n_reference
         self.random_state = random_state

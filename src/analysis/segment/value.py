@@ -324,9 +324,13 @@ def totals_with_intervals(groups: pd.Series, draws: np.ndarray, level: float) ->
     codes, names = pd.factorize(groups, sort=False)
     one_hot = np.zeros((len(groups), len(names)))
     one_hot[np.arange(len(groups)), codes] = 1.0
-    sums = draws @ one_hot  # draws x groups
-    quantiles = np.quantile(sums, [(1 - level) / 2, (1 + level) / 2], axis=0)
-    return pd.DataFrame({"clv_low": quantiles[0], "clv_high": quantiles[1]}, index=pd.Index(names, name=groups.name))
+    return interval_of_totals(pd.DataFrame(draws @ one_hot, columns=pd.Index(names, name=groups.name)), level)
+
+
+def interval_of_totals(totals: pd.DataFrame, level: float) -> pd.DataFrame:
+    """``clv_low``/``clv_high`` per group from each group's total in every draw (draws x groups)."""
+    quantiles = np.quantile(totals.to_numpy(), [(1 - level) / 2, (1 + level) / 2], axis=0)
+    return pd.DataFrame({"clv_low": quantiles[0], "clv_high": quantiles[1]}, index=totals.columns)
 
 
 @dataclass(kw_only=True)
@@ -396,7 +400,12 @@ class ValueResult(SegmentationResult):
                 f"**{m['mae_model']:.3f}** vs naive same-rate baseline **{m['mae_naive']:.3f}**, so the model {better} it.")
 
     def choice_sentence(self) -> str:
-        return self.choice_reason
+        fitted, everyone = self.settings.get("fit_customers"), len(self.rfm) if self.rfm is not None else None
+        if fitted is None or everyone is None or fitted >= everyone:
+            return self.choice_reason
+        return (f"{self.choice_reason} The models were fitted, and compared on the holdout, on a random sample of "
+                f"{fitted:,} of the {everyone:,} customers (params.14_value.fit_sample_size); every customer is scored "
+                "with the fitted parameters, whose uncertainty (and so every interval) is that of the sample.")
 
     def churn_sentences(self) -> list[str]:
         lines = [self.diagnostic.sentence() if self.diagnostic is not None else "", self.churn_reason]
@@ -533,6 +542,24 @@ class ValueResult(SegmentationResult):
         }
 
 
+def fit_sample(customer_ids: pd.Series, size: int | None, random_state: int) -> np.ndarray | None:
+    """Positions of a random sample of ``size`` customers, in their original order (None: fit on all).
+
+    Examples
+    --------
+    >>> ids = pd.Series([f"C{i}" for i in range(10)])
+    >>> fit_sample(ids, None, 0) is None, fit_sample(ids, 20, 0) is None, len(fit_sample(ids, 4, 0))
+    (True, True, 4)
+    """
+    if size is None or len(customer_ids) <= size:
+        return None
+    if size < 100:
+        raise ValueError(f"params.14_value.fit_sample_size = {size}: too few customers to fit the purchase models on; "
+                         "use at least 100 (the default is 20000), or null to fit on every customer.")
+    rng = np.random.default_rng(random_state)
+    return np.sort(rng.choice(len(customer_ids), size=size, replace=False))
+
+
 def _fit_record(fit: Any, fitted_on: str, metrics: dict[str, float] | None = None) -> dict[str, Any]:
     record = {"model": getattr(fit, "model", "gamma_gamma"),
               "title": fit.family.title if hasattr(fit, "family") else "Gamma-Gamma",
@@ -561,6 +588,7 @@ def segment_value(
     interval_level: float = 0.9,
     n_draws: int = 200,
     tiers: dict[str, float] | None = None,
+    fit_sample_size: int | None = 20_000,
     random_state: int = 42,
 ) -> ValueResult:
     """Value tiers by predicted CLV and churn risk, checked on a holdout period.
@@ -606,6 +634,11 @@ def segment_value(
         Posterior draws behind the intervals.
     tiers : dict, optional
         Tier name -> cumulative share of customers (default :data:`DEFAULT_TIERS`).
+    fit_sample_size : int or None, default 20,000
+        With more customers than this, the purchase and spend models are fitted (and compared on the
+        holdout) on a random sample of this many customers, drawn with ``random_state``; every
+        customer is then scored with the fitted parameters. The parameters' uncertainty is that of
+        the sample, so intervals are, if anything, wider. ``None`` fits on everyone.
     random_state : int
 
     Returns
@@ -622,6 +655,8 @@ def segment_value(
     tiers = tiers or DEFAULT_TIERS
     as_of = pd.Timestamp(as_of)
     summary = clv.rfm_summary(transactions, observation_period_end=as_of, time_unit=time_unit)
+    fitted_ids = fit_sample(summary["customer_id"], fit_sample_size, random_state)
+    fit_summary = summary if fitted_ids is None else summary.iloc[fitted_ids].reset_index(drop=True)
     repeat = int((summary["frequency"] > 0).sum())
     if repeat < 10:
         return ValueResult(available=False, message=(
@@ -638,7 +673,7 @@ def segment_value(
                 "interval_level": interval_level, "n_draws": n_draws, "interval_method": (
                     "posterior draws: parameters from the normal approximation of their log-likelihood, then each "
                     "customer's latent purchase rate, dropout and spend from their posterior"),
-                "random_state": random_state}
+                "fit_sample_size": fit_sample_size, "fit_customers": len(fit_summary), "random_state": random_state}
     timings["summary"] = time.perf_counter() - clock
 
     # -- calibration fits, holdout comparison, choice -------------------------------------------
@@ -651,15 +686,16 @@ def segment_value(
     if plan.available:
         split = clv.rfm_summary(transactions, observation_period_end=as_of, time_unit=time_unit,
                                 calibration_period_end=plan.calibration_end)
+        split_fit = split if fitted_ids is None else split.loc[split["customer_id"].isin(fit_summary["customer_id"])].reset_index(drop=True)
         calibration_span = span - plan.periods
         for name in families:  # three families at most
-            fit = clv.fit_purchase_model(split, model=name, priors=priors, random_state=random_state)
-            metrics = clv.holdout_metrics(fit, split)
+            fit = clv.fit_purchase_model(split_fit, model=name, priors=priors, random_state=random_state, covariance=False)
+            metrics = clv.holdout_metrics(fit, split_fit)
             calibration[name] = fit
             records["calibration"][name] = _fit_record(fit, f"calibration period to {plan.calibration_end.date()}", metrics)
-            diagnostics[name] = clv.dropout_diagnostic(fit, split, span=calibration_span, metrics=metrics,
+            diagnostics[name] = clv.dropout_diagnostic(fit, split_fit, span=calibration_span, metrics=metrics,
                                                        time_unit=time_unit).to_dict()
-        comparison = clv.compare_models(calibration, split)
+        comparison = clv.compare_models(calibration, split_fit)
         comparison["degenerate"] = [diagnostics[name]["degenerate"] for name in comparison.index]
         if model == "auto":
             sound = comparison.loc[~comparison["degenerate"]]
@@ -673,14 +709,14 @@ def segment_value(
         else:
             chosen = families[0]
             reason = f"Chosen: {clv.family(chosen).title}, as set in params.14_value.model."
-        holdout_table = clv.holdout_comparison(calibration[chosen], split)
+        holdout_table = clv.holdout_comparison(calibration[chosen], split_fit)
         holdout_metrics = records["calibration"][chosen]["holdout"]
-        spend_calibration = clv.fit_gamma_gamma(split, priors=priors, random_state=random_state)
+        spend_calibration = clv.fit_gamma_gamma(split_fit, priors=priors, random_state=random_state)
         records["calibration"]["gamma_gamma"] = _fit_record(spend_calibration, f"calibration period to {plan.calibration_end.date()}")
     else:
         holdout_table, holdout_metrics = None, None
-        fits_full = {name: clv.fit_purchase_model(summary, model=name, priors=priors, random_state=random_state)
-                     for name in families}
+        fits_full = {name: clv.fit_purchase_model(fit_summary, model=name, priors=priors, random_state=random_state,
+                                                  covariance=False) for name in families}
         chosen = max(fits_full, key=lambda name: fits_full[name].log_likelihood_)
         comparison = clv.compare_models(fits_full)
         reason = (f"Chosen: {clv.family(chosen).title}, " + ("the highest log-likelihood on the full period (no holdout to "
@@ -689,19 +725,24 @@ def segment_value(
 
     # -- full-period fits and scores -------------------------------------------------------------
     clock = time.perf_counter()
-    purchase = clv.fit_purchase_model(summary, model=chosen, priors=priors, random_state=random_state)
-    spend = clv.fit_gamma_gamma(summary, priors=priors, random_state=random_state)
+    purchase = clv.fit_purchase_model(fit_summary, model=chosen, priors=priors, random_state=random_state)
+    spend = clv.fit_gamma_gamma(fit_summary, priors=priors, random_state=random_state)
     records["full"][chosen] = _fit_record(purchase, f"all data to {as_of.date()}")
     records["full"]["gamma_gamma"] = _fit_record(spend, f"all data to {as_of.date()}")
-    diagnostic = clv.dropout_diagnostic(purchase, summary, span=span, metrics=holdout_metrics, time_unit=time_unit)
+    diagnostic = clv.dropout_diagnostic(purchase, fit_summary, span=span, metrics=holdout_metrics, time_unit=time_unit)
     timings["full_fits"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
     clv_settings = {"horizon_months": horizon_months, "discount_rate_annual": discount_rate_annual,
                     "margin": margin_used, "time_unit": time_unit}
     scores = clv.customer_lifetime_value(purchase, spend, summary, **clv_settings)
-    intervals, draws = clv.clv_intervals(purchase, spend, summary, level=interval_level, n_draws=n_draws,
-                                         random_state=random_state, return_draws=True, **clv_settings)
+    scores["customer_id"] = scores["customer_id"].astype(str)
+    # Tiers come from the point CLV; the intervals then sum each tier's draws as they go.
+    tier_of = value_tiers(customer_value_frame(features, scores, labels)["clv"], tiers)
+    tier_of_scored = tier_of.reindex(scores["customer_id"].to_numpy()).fillna("Rest").rename("value_tier")
+    intervals, tier_draws = clv.clv_intervals(purchase, spend, summary, level=interval_level, n_draws=n_draws,
+                                              random_state=random_state, groups=tier_of_scored.to_numpy(), **clv_settings)
+    intervals["customer_id"] = intervals["customer_id"].astype(str)
     scores = scores.merge(intervals, on="customer_id", how="left", validate="one_to_one")
     timings["scores_and_intervals"] = time.perf_counter() - clock
 
@@ -727,10 +768,10 @@ def segment_value(
         churn_reason = f"Churn risk comes from the {clv.family(chosen).title} fit's P(alive)."
     if split is not None:
         if churn_path == "empirical":
-            score_calibration = clv.EmpiricalChurnRule().fit(split).score(split)["activity"].to_numpy()
+            score_calibration = clv.EmpiricalChurnRule().fit(split).score(split_fit)["activity"].to_numpy()
         else:
-            score_calibration = calibration[chosen].p_alive(split["frequency"], split["recency"], split["T"])
-        bands = clv.ChurnBands(time_unit=time_unit).fit(score_calibration, split["frequency_holdout"].to_numpy() > 0,
+            score_calibration = calibration[chosen].p_alive(split_fit["frequency"], split_fit["recency"], split_fit["T"])
+        bands = clv.ChurnBands(time_unit=time_unit).fit(score_calibration, split_fit["frequency_holdout"].to_numpy() > 0,
                                                         window=plan.periods)
     else:
         bands = clv.ChurnBands.fixed(time_unit)
@@ -738,14 +779,11 @@ def segment_value(
     timings["churn"] = time.perf_counter() - clock
 
     # -- tiers, profiles, labels ----------------------------------------------------------------
-    scores["customer_id"] = scores["customer_id"].astype(str)
     worth = customer_value_frame(features, scores, labels)
-    worth["value_tier"] = value_tiers(worth["clv"], tiers)
+    worth["value_tier"] = tier_of.reindex(worth.index)
     cuts = tier_cuts(worth["clv"], worth["value_tier"])
     uncertainty = tier_uncertainty(worth, cuts)
-    draw_frame = pd.DataFrame(draws.T, index=scores["customer_id"].to_numpy())
-    tier_of_scored = worth["value_tier"].reindex(draw_frame.index).fillna("Rest").rename("value_tier")
-    tier_totals = totals_with_intervals(tier_of_scored, draws, interval_level)
+    tier_totals = interval_of_totals(tier_draws.rename_axis(columns="value_tier"), interval_level)
     profile = segment_sizes_frame(worth, "value_tier")
     profile = profile.join(tier_totals, on="segment")
     profile["clv_pct"] = 100 * profile["clv"] / profile["clv"].sum() if profile["clv"].sum() else np.nan
