@@ -130,6 +130,19 @@ def param_arrays(params: Mapping[str, Any], names: tuple[str, ...]) -> list[np.n
     return as_float_arrays(*(params[key] for key in names))
 
 
+def alive_and_rate(alive_prob: np.ndarray, rate_shape: np.ndarray, rate_inverse_scale: np.ndarray,
+                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
+    """The draws every family's posterior starts with: alive or not, and the purchase rate.
+
+    ``alive ~ Bernoulli(P(alive))`` and ``lambda ~ Gamma(r + x, alpha + T)`` (passed as ``rate_shape``
+    and ``rate_inverse_scale``), broadcast together; returns them and their common shape.
+    """
+    shape = np.broadcast_shapes(np.shape(alive_prob), np.shape(rate_shape))
+    alive = rng.random(shape) < alive_prob
+    rate = rng.gamma(np.broadcast_to(rate_shape, shape)) / np.broadcast_to(rate_inverse_scale, shape)
+    return alive, rate, shape
+
+
 def purchases_given_latent(rate: np.ndarray, dropout: np.ndarray, t: float) -> np.ndarray:
     """Expected purchases in ``t`` of an active customer with purchase ``rate`` who leaves at ``dropout`` per period.
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from scipy.special import betaln, expit, gammaln, hyp2f1
 
-from .basic import as_float_arrays, param_arrays
+from .basic import alive_and_rate, as_float_arrays, param_arrays
 
 PARAMS = ("r", "alpha", "a", "b")
 
@@ -114,8 +114,6 @@ def latent_draws(
     x, t_x, T = as_float_arrays(frequency, recency, T)
     if alive_prob is None:  # the caller may pass P(alive) at these parameters, already computed
         alive_prob = p_alive(params, x, t_x, T)
-    shape = np.broadcast_shapes(np.shape(alive_prob), np.broadcast_shapes(r.shape, x.shape))
-    alive = rng.random(shape) < alive_prob
-    rate = rng.gamma(np.broadcast_to(r + x, shape)) / np.broadcast_to(alpha + T, shape)
+    alive, rate, shape = alive_and_rate(alive_prob, r + x, alpha + T, rng)
     p = rng.beta(np.broadcast_to(a, shape), np.broadcast_to(b + x, shape))
     return alive, rate, rate * p
