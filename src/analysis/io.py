@@ -981,9 +981,60 @@ class RunFolder:
         frame.to_parquet(path, index=False)
         return path
 
-    def read_table(self, table: str) -> pd.DataFrame | None:
+    def read_table(self, table: str, columns: list[str] | tuple[str, ...] | None = None, *,
+                   optional: list[str] | tuple[str, ...] = ()) -> pd.DataFrame | None:
+        """A table of the run, or None when the run has no such table.
+
+        Parameters
+        ----------
+        table : str
+            Table name (``transactions``, ``features``, ...).
+        columns : list of str, optional
+            Read only these columns, in this order: the Parquet reader skips the others, so a page
+            that needs three columns of a wide order-line table holds only those. None reads all.
+        optional : list of str
+            With ``columns``: also read these where the table has them (e.g. ``margin`` or
+            ``product_name``, which only some runs' data carry).
+
+        Raises
+        ------
+        ValueError
+            When one of ``columns`` is not in the table (see :meth:`select_columns`).
+        """
         path = self.table_path(table)
-        return pd.read_parquet(path) if path.exists() else None
+        if not path.exists():
+            return None
+        if columns is None:
+            return pd.read_parquet(path)
+        return pd.read_parquet(path, columns=self.select_columns(table, columns, optional=optional))
+
+    def table_columns(self, table: str) -> list[str] | None:
+        """Column names of a table from its Parquet schema (no rows are read), or None when the run has no such table."""
+        path = self.table_path(table)
+        if not path.exists():
+            return None
+        import pyarrow.parquet as pq
+
+        return [name for name in pq.read_schema(path).names if not name.startswith("__index_level_")]
+
+    def select_columns(self, table: str, columns: list[str] | tuple[str, ...], *,
+                       optional: list[str] | tuple[str, ...] = ()) -> list[str] | None:
+        """The columns a read of ``table`` returns: ``columns``, then those of ``optional`` the table has.
+
+        None when the run has no such table; a ``ValueError`` naming the table, the missing columns
+        and the columns found when one of ``columns`` is not in it.
+        """
+        present = self.table_columns(table)
+        if present is None:
+            return None
+        missing = [c for c in dict.fromkeys(columns) if c not in present]
+        if missing:
+            raise ValueError(
+                f"{table} table ({self.relative(self.table_path(table))} in run {self.path}): column(s) {missing} not found. "
+                f"Found: {present}. Columns the data contract always writes come back when 00_data_prep prepares the "
+                f"tables again; others exist only when the run config maps them under columns.{table}."
+            )
+        return list(dict.fromkeys([*columns, *(c for c in optional if c in present)]))
 
     @property
     def ledger_path(self) -> Path:

@@ -57,7 +57,8 @@ class Run:
 
     config: RunConfig
     folder: io.RunFolder
-    _tables: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
+    #: Tables read so far, by (name, columns read); ``None`` columns: the whole table.
+    _tables: dict[tuple[str, tuple[str, ...] | None], pd.DataFrame] = field(default_factory=dict, repr=False)
 
     @property
     def as_of(self) -> pd.Timestamp:
@@ -67,18 +68,56 @@ class Run:
         if not self.folder.has_tables():
             prepare_run(self.config, self.folder)
 
-    def table(self, name: str) -> pd.DataFrame | None:
-        """A validated table, or None when the run has no such source."""
-        if name not in self._tables:
-            self.ensure_prepared()
-            frame = self.folder.read_table(name)
+    def table(self, name: str, columns: list[str] | tuple[str, ...] | None = None, *,
+              optional: list[str] | tuple[str, ...] = ()) -> pd.DataFrame | None:
+        """A validated table, or None when the run has no such source.
+
+        Each table, and each column subset of it, is read once per run handle; a subset of a table
+        already read in full is taken from it.
+
+        Parameters
+        ----------
+        name : str
+            Table name (``customers``, ``transactions``, ``survey``, ``events``, ``features``).
+        columns : list of str, optional
+            Only these columns (the others are never read from disk). Pass the list the function
+            you call declares, e.g. ``run.table("transactions", columns=geographic.TRANSACTION_COLUMNS)``:
+            an order-line table is many times the size of the three columns a page uses. None: all.
+        optional : list of str
+            With ``columns``: also these where the table has them (``margin``, ``product_name``).
+
+        Raises
+        ------
+        ValueError
+            When a column of ``columns`` is not in the table; the message lists the columns found.
+        """
+        self.ensure_prepared()
+        wanted = None if columns is None else self.folder.select_columns(name, columns, optional=optional)
+        if columns is not None and wanted is None:
+            return None
+        key = (name, None if wanted is None else tuple(wanted))
+        if key not in self._tables:
+            whole = self._tables.get((name, None))
+            frame = whole[wanted] if whole is not None and wanted is not None else self.folder.read_table(name, wanted)
             if frame is None:
                 return None
-            self._tables[name] = frame
-        return self._tables[name]
+            self._tables[key] = frame
+        return self._tables[key]
+
+    def columns(self, name: str) -> list[str] | None:
+        """Column names of a validated table (its Parquet schema; no rows read), or None without the table."""
+        self.ensure_prepared()
+        return self.folder.table_columns(name)
 
     def has(self, name: str) -> bool:
-        return self.table(name) is not None
+        """Whether the run has the validated table ``name``: the run folder's file is there (nothing is read)."""
+        self.ensure_prepared()
+        return self.folder.has("table", name)
+
+    def _forget(self, name: str) -> None:
+        """Drop every cached read of ``name`` (after the table is written again)."""
+        for key in [k for k in self._tables if k[0] == name]:
+            del self._tables[key]
 
     def customer_features(self, refresh: bool = False) -> pd.DataFrame:
         """Behavioral features per customer (indexed by customer_id), computed once per run and reused.
@@ -99,7 +138,6 @@ class Run:
                 engine=engine,
             )
         self.save_table("features", feats.reset_index())
-        self._tables.pop("features", None)
         return feats
 
     def parquet(self, name: str) -> Path | None:
@@ -199,6 +237,7 @@ class Run:
     def save_table(self, name: str, frame: pd.DataFrame) -> None:
         """A per-customer table later pages of the run reuse (e.g. ``features``)."""
         self.folder.write_table(name, frame)
+        self._forget(name)
 
     def save_segments(self, basis: str, frame: pd.DataFrame) -> None:
         """Segment profiles of one basis; they join ``exports/segments.csv``."""
