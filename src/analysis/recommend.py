@@ -14,6 +14,7 @@ already bought.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,6 +96,20 @@ def _wanted(customers_: pd.Index, customers: pd.Index | None) -> np.ndarray:
     return idx[idx >= 0]
 
 
+def _recommend(model: Any, scores_for: Callable[[np.ndarray], np.ndarray], customers: pd.Index | None, n: int,
+               chunk: int) -> pd.DataFrame:
+    """The top-``n`` step every recommender shares: refuse an unfitted ``model``, then rank ``scores_for`` over the
+    wanted clients (all of them when ``customers`` is None)."""
+    _check_fitted(model)
+    return _top_n(scores_for, model.owned_, _wanted(model.customers_, customers), model.customers_, model.products_, n, chunk)
+
+
+def _positions(model: Any, recs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column of each recommendation (client and product) in a fitted ``model``'s matrices; -1 where unknown."""
+    _check_fitted(model)
+    return model.customers_.get_indexer(recs["customer_id"].astype(str)), model.products_.get_indexer(recs["product_id"].astype(str))
+
+
 class PopularityRecommender:
     """Most-bought products (by number of clients) that the client does not own yet: the baseline."""
 
@@ -105,10 +120,7 @@ class PopularityRecommender:
         return self
 
     def recommend(self, customers: pd.Index | None = None, n: int = 10, chunk: int = 5_000) -> pd.DataFrame:
-        _check_fitted(self)
-        pop = self.popularity_.astype(np.float64)
-        return _top_n(lambda idx: np.tile(pop, (len(idx), 1)), self.owned_, _wanted(self.customers_, customers),
-                      self.customers_, self.products_, n, chunk)
+        return _recommend(self, lambda idx: np.tile(self.popularity_.astype(np.float64), (len(idx), 1)), customers, n, chunk)
 
 
 class SegmentPopularityRecommender:
@@ -135,9 +147,7 @@ class SegmentPopularityRecommender:
         return self
 
     def recommend(self, customers: pd.Index | None = None, n: int = 10, chunk: int = 5_000) -> pd.DataFrame:
-        _check_fitted(self)
-        return _top_n(lambda idx: self.segment_popularity_[self.client_segment_code_[idx]].copy(), self.owned_,
-                      _wanted(self.customers_, customers), self.customers_, self.products_, n, chunk)
+        return _recommend(self, lambda idx: self.segment_popularity_[self.client_segment_code_[idx]].copy(), customers, n, chunk)
 
 
 class ItemKNNRecommender:
@@ -206,14 +216,11 @@ class ItemKNNRecommender:
         return np.asarray((self.history_[idx] @ self.similarity_).todense()) + self._fill
 
     def recommend(self, customers: pd.Index | None = None, n: int = 10, chunk: int = 5_000) -> pd.DataFrame:
-        _check_fitted(self)
-        return _top_n(self.score, self.owned_, _wanted(self.customers_, customers), self.customers_, self.products_, n, chunk)
+        return _recommend(self, self.score, customers, n, chunk)
 
     def because(self, recs: pd.DataFrame) -> pd.Series:
         """For each recommendation, the owned product that contributes most to it (the "bought X" of the reason)."""
-        _check_fitted(self)
-        ci = self.customers_.get_indexer(recs["customer_id"].astype(str))
-        pi = self.products_.get_indexer(recs["product_id"].astype(str))
+        ci, pi = _positions(self, recs)
         out = []
         sim_t = self.similarity_.T.tocsr()
         for c, p in zip(ci, pi):  # one sparse row pair per shown recommendation (cards only)
@@ -269,14 +276,11 @@ class EASERecommender:
         return np.asarray(self.owned_[idx].astype(np.float32) @ self.weights_) + self._fill
 
     def recommend(self, customers: pd.Index | None = None, n: int = 10, chunk: int = 5_000) -> pd.DataFrame:
-        _check_fitted(self)
-        return _top_n(self.score, self.owned_, _wanted(self.customers_, customers), self.customers_, self.products_, n, chunk)
+        return _recommend(self, self.score, customers, n, chunk)
 
     def because(self, recs: pd.DataFrame) -> pd.Series:
         """For each recommendation, the owned product that weighs most towards it (the "bought X" of the reason)."""
-        _check_fitted(self)
-        ci = self.customers_.get_indexer(recs["customer_id"].astype(str))
-        pi = self.products_.get_indexer(recs["product_id"].astype(str))
+        ci, pi = _positions(self, recs)
         out = []
         for c, p in zip(ci, pi):  # one short row per shown recommendation (cards and exports only)
             bought = self.owned_[c].indices if c >= 0 else np.array([], dtype=int)
