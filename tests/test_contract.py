@@ -175,3 +175,14 @@ def test_customer_location_is_one_consistent_address():
     assert (row["state"], row["city"]) == ("Texas", "Austin") and row["customer_segment"] == "Consumer"
     tie = tx.iloc[2:]
     assert contract.customers_from_transactions(tie).iloc[0]["city"] == "Dayton"  # tie -> most recent order
+
+
+def test_pages_other_than_data_preparation_do_not_import_pandera():
+    """Every page imports the contract (through workspace) in its own kernel; only data preparation
+    validates, so only it pays for pandera (and for pyspark.pandas, which pandera imports when the
+    spark extra is installed)."""
+    probe = "import sys; from analysis import contract, workspace; print(sorted({m.split('.')[0] for m in sys.modules} & {'pandera', 'pyspark'}))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "[]"
+    assert sorted(contract.schemas()) == ["customers", "events", "survey", "transactions"]
+    assert contract.schemas()["transactions"].columns["amount"].checks, "the validated amount keeps its check"

@@ -9,13 +9,13 @@ schemas; inside the package we trust their types.
 from __future__ import annotations
 
 import calendar
+import functools
 import os
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
 
 from . import privacy
 from .config import ConfigError, RunConfig
@@ -24,48 +24,63 @@ from .config import ConfigError, RunConfig
 # Schemas of validated tables
 # ------------------------------------------------------------------------------------------
 
-_ID = pa.Column(str, nullable=False)
 
-CUSTOMERS_SCHEMA = pa.DataFrameSchema(
-    {
-        "customer_id": pa.Column(str, nullable=False, unique=True),
-        "age": pa.Column(float, pa.Check.in_range(0, 120), nullable=True, required=False),
-        "income": pa.Column(float, nullable=True, required=False),
-        "children": pa.Column(float, pa.Check.ge(0), nullable=True, required=False),
-        "latitude": pa.Column(float, pa.Check.in_range(-90, 90), nullable=True, required=False),
-        "longitude": pa.Column(float, pa.Check.in_range(-180, 180), nullable=True, required=False),
-    },
-    strict=False,
-    coerce=False,
-    name="customers",
-)
+@functools.cache
+def schemas() -> dict[str, Any]:
+    """The pandera schema of each validated table, built on first use.
 
-TRANSACTIONS_SCHEMA = pa.DataFrameSchema(
-    {
-        "customer_id": _ID,
-        "order_id": _ID,
-        "timestamp": pa.Column("datetime64[ns]", nullable=False),
-        "product_id": pa.Column(str, nullable=False),
-        "category": pa.Column(str, nullable=False),
-        "quantity": pa.Column(float, pa.Check.gt(0), nullable=False),
-        "amount": pa.Column(float, pa.Check.ge(0), nullable=False),
-        "margin": pa.Column(float, nullable=True, required=False),
-    },
-    strict=False,
-    name="transactions",
-)
+    pandera is imported here rather than with the module: only data preparation validates
+    (:func:`prepare`), while every page of a run imports this module in its own kernel (for the
+    ledger, through :mod:`analysis.workspace`). Importing pandera costs each of them a quarter to
+    half a second, more with the ``spark`` extra installed (pandera then imports ``pyspark.pandas``).
 
-SURVEY_SCHEMA = pa.DataFrameSchema({"customer_id": pa.Column(str, nullable=False, unique=True)}, strict=False, name="survey")
+    Examples
+    --------
+    >>> sorted(schemas())
+    ['customers', 'events', 'survey', 'transactions']
+    """
+    import pandera.pandas as pa
 
-EVENTS_SCHEMA = pa.DataFrameSchema(
-    {
-        "customer_id": _ID,
-        "timestamp": pa.Column("datetime64[ns]", nullable=False),
-        "event_type": pa.Column(str, nullable=False),
-    },
-    strict=False,
-    name="events",
-)
+    identifier = pa.Column(str, nullable=False)
+    customers = pa.DataFrameSchema(
+        {
+            "customer_id": pa.Column(str, nullable=False, unique=True),
+            "age": pa.Column(float, pa.Check.in_range(0, 120), nullable=True, required=False),
+            "income": pa.Column(float, nullable=True, required=False),
+            "children": pa.Column(float, pa.Check.ge(0), nullable=True, required=False),
+            "latitude": pa.Column(float, pa.Check.in_range(-90, 90), nullable=True, required=False),
+            "longitude": pa.Column(float, pa.Check.in_range(-180, 180), nullable=True, required=False),
+        },
+        strict=False,
+        coerce=False,
+        name="customers",
+    )
+    transactions = pa.DataFrameSchema(
+        {
+            "customer_id": identifier,
+            "order_id": identifier,
+            "timestamp": pa.Column("datetime64[ns]", nullable=False),
+            "product_id": pa.Column(str, nullable=False),
+            "category": pa.Column(str, nullable=False),
+            "quantity": pa.Column(float, pa.Check.gt(0), nullable=False),
+            "amount": pa.Column(float, pa.Check.ge(0), nullable=False),
+            "margin": pa.Column(float, nullable=True, required=False),
+        },
+        strict=False,
+        name="transactions",
+    )
+    survey = pa.DataFrameSchema({"customer_id": pa.Column(str, nullable=False, unique=True)}, strict=False, name="survey")
+    events = pa.DataFrameSchema(
+        {
+            "customer_id": identifier,
+            "timestamp": pa.Column("datetime64[ns]", nullable=False),
+            "event_type": pa.Column(str, nullable=False),
+        },
+        strict=False,
+        name="events",
+    )
+    return {"customers": customers, "transactions": transactions, "survey": survey, "events": events}
+
 
 NUMERIC_CUSTOMER_COLUMNS = ("age", "birth_year", "income", "children", "teens", "latitude", "longitude", "population", "spend")
 CATEGORICAL_CUSTOMER_COLUMNS = (
@@ -733,7 +748,6 @@ _PREPARERS = {
     "survey": prepare_survey,
     "events": prepare_events,
 }
-_SCHEMAS = {"customers": CUSTOMERS_SCHEMA, "transactions": TRANSACTIONS_SCHEMA, "survey": SURVEY_SCHEMA, "events": EVENTS_SCHEMA}
 
 
 def prepare(raw: dict[str, Any], cfg: RunConfig) -> Prepared:
@@ -788,12 +802,14 @@ def prepare(raw: dict[str, Any], cfg: RunConfig) -> Prepared:
     if "survey" in tables and "customers" in tables:
         unknown = ~tables["survey"]["customer_id"].isin(tables["customers"]["customer_id"])
         ledger.note("survey", "respondents not in the customer table (kept, not joined to value)", int(unknown.sum()))
+    from pandera.errors import SchemaErrors
+
     for name, frame in tables.items():
-        if name not in _SCHEMAS:
+        if name not in schemas():
             continue
         try:
-            _SCHEMAS[name].validate(frame, lazy=True)
-        except pa.errors.SchemaErrors as exc:  # a bug in the preparers, not in the user's data
+            schemas()[name].validate(frame, lazy=True)
+        except SchemaErrors as exc:  # a bug in the preparers, not in the user's data
             raise AssertionError(f"validated {name} table breaks its schema: {exc.failure_cases.head()}") from exc
     return Prepared(tables=tables, set_aside=set_aside, ledger=ledger, mappings={t: r.mapping for t, r in raw.items()}, pii=pii)
 
