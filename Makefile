@@ -20,10 +20,13 @@ help: ## list the targets
 
 setup: $(STAMP) ## create .venv from pyproject.toml and register the Jupyter kernel (idempotent)
 
+# --compile-bytecode: each notebook of a run imports pandas, scipy, scikit-learn ... in a fresh kernel. uv writes no
+# .pyc files by default, and where Python may not write them (PYTHONDONTWRITEBYTECODE, a read-only .venv) every
+# kernel compiles those libraries again: more than twice the import time.
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade uv
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]'
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -e '.[dev]'
 	$(BIN)/python -m ipykernel install --sys-prefix --name clientele --display-name "Python (clientele)" >/dev/null
 	@touch $(STAMP)
 	@echo "environment ready: $(VENV)"
