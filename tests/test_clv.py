@@ -860,12 +860,14 @@ def test_linear_p_alive_draws_agree_with_exact_draws_on_cdnow(
         assert np.abs(exact[column] - linear[column]).mean() < 0.01 * scale, column
     # the parameter uncertainty is real: the intervals have width, and the expansion keeps it
     assert (linear["p_alive_high"] - linear["p_alive_low"]).mean() > 0.02
-    # "auto": linear above the size limit (lowered here to keep the test fast) for the 20,000-customer covariance,
-    # exact for CDNOW's own
+    # "auto": linear above the size limit (lowered here to keep the test fast) when a probe of customers shows the
+    # expansion within 0.01 of the exact values (the 20,000-customer covariance), exact otherwise (CDNOW's own)
     monkeypatch.setattr(clv.scoring, "LINEAR_P_ALIVE_ABOVE", 1_000)
     head = summary.head(300)
     for fit, expected in ((as_if_20k, "linear"), (cdnow_pareto_fit, "exact")):
         auto = clv.clv_intervals(fit, gamma_gamma_fit, head, random_state=5)
+        assert auto.attrs["p_alive_draws"]["method"] == expected
+        assert (auto.attrs["p_alive_draws"]["probe_deviation"] <= 0.01) == (expected == "linear")
         pd.testing.assert_frame_equal(auto, clv.clv_intervals(fit, gamma_gamma_fit, head, random_state=5, p_alive_draws=expected))
 
 
@@ -889,3 +891,4 @@ def test_a_fit_for_comparison_only_skips_the_covariance(cdnow_summary: pd.DataFr
     full = clv.fit_purchase_model(cdnow_summary)
     assert quick.log_params_cov_ is None and full.log_params_cov_ is not None
     assert quick.params_ == full.params_
+

@@ -742,6 +742,7 @@ def segment_value(
     tier_of_scored = tier_of.reindex(scores["customer_id"].to_numpy()).fillna("Rest").rename("value_tier")
     intervals, tier_draws = clv.clv_intervals(purchase, spend, summary, level=interval_level, n_draws=n_draws,
                                               random_state=random_state, groups=tier_of_scored.to_numpy(), **clv_settings)
+    settings["p_alive_draws"] = dict(intervals.attrs.get("p_alive_draws", {}))
     intervals["customer_id"] = intervals["customer_id"].astype(str)
     scores = scores.merge(intervals, on="customer_id", how="left", validate="one_to_one")
     timings["scores_and_intervals"] = time.perf_counter() - clock
