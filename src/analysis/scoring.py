@@ -129,7 +129,7 @@ class SavedModel:
 
 
 def _training_period(run: Any) -> dict[str, Any]:
-    transactions = run.table("transactions")
+    transactions = run.table("transactions", columns=["timestamp"])
     period: dict[str, Any] = {"config": run.config.name, "as_of": str(run.config.as_of), "min_date": str(run.config.min_date)}
     if transactions is not None and len(transactions):
         stamps = pd.to_datetime(transactions["timestamp"])
@@ -365,12 +365,12 @@ def score_basis(model: SavedModel, run: Any) -> ScoredBasis:
     if lacking:  # e.g. CLV intervals, which come from posterior draws of a fit
         notes.append(f"Not scored without a refit: {', '.join(lacking)} (the fitting run's export has them).")
     labels = labels[[c for c in saved_columns if c in labels.columns]]
-    from .segment.common import customer_value, segment_sizes
+    from .segment.common import VALUE_COLUMNS, customer_value, segment_sizes
     from .segment.registry import get
 
     column = get(model.basis).segment_column
     customers = run.table("customers")
-    value = customer_value(customers, run.table("transactions"))[0] if customers is not None else None
+    value = customer_value(customers, run.table("transactions", columns=VALUE_COLUMNS))[0] if customers is not None else None
     segments = labels.set_index("customer_id")[column]
     profiles = segment_sizes(segments, value)
     return ScoredBasis(model.basis, labels, profiles, model, notes)
@@ -813,6 +813,7 @@ class _Value(_Adapter):
     basis = "value"
     #: What the CLV models read: the customer summary of the transactions.
     SUMMARY: ClassVar[list[str]] = ["frequency", "recency", "T", "monetary_value"]
+    #: The transaction columns the saved model scores from (all it is given).
     NEEDS: ClassVar[list[str]] = ["customer_id", "timestamp", "amount"]
 
     def features(self, result: Any, run: Any) -> list[str]:
@@ -823,10 +824,10 @@ class _Value(_Adapter):
 
     def found(self, run: Any, card: dict[str, Any]) -> list[str]:
         run.require("transactions", page="Scoring customer value")
-        return list(self.SUMMARY) if set(self.NEEDS) <= set(run.table("transactions").columns) else []
+        return list(self.SUMMARY) if set(self.NEEDS) <= set(run.columns("transactions")) else []
 
     def score(self, model: SavedModel, run: Any) -> pd.DataFrame:
-        scores = model.estimator.score(run.table("transactions"), run.as_of)
+        scores = model.estimator.score(run.table("transactions", columns=self.NEEDS), run.as_of)
         scores["customer_id"] = scores["customer_id"].astype(str)
         return scores.reset_index(drop=True)
 

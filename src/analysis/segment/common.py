@@ -21,6 +21,9 @@ from ..contract import normalize_ids, parse_numbers
 MISSING = "(missing)"
 #: Label for categories too rare to describe a segment (see ``min_category_share``).
 OTHER = "(other)"
+#: The transaction columns :func:`customer_value` reads; a page passes only these
+#: (``run.table("transactions", columns=VALUE_COLUMNS)``), not the whole order-line table.
+VALUE_COLUMNS = ("customer_id", "amount")
 
 
 def customer_value(

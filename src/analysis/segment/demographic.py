@@ -52,6 +52,7 @@ from .base import BaseSegmenter, InfeasibleK, SegmentationResult
 from .common import (
     MISSING,
     OTHER,
+    VALUE_COLUMNS,
     customer_value,
     lift_table,
     segment_sizes,
@@ -59,6 +60,8 @@ from .common import (
     unique_names,
 )
 
+#: Transaction columns :func:`segment_demographic` reads (purchase value per customer only).
+TRANSACTION_COLUMNS = VALUE_COLUMNS
 #: Numeric attributes used when present (contract names).
 DEFAULT_NUMERIC: tuple[str, ...] = ("age", "income", "children", "teens")
 #: Categorical attributes used when present (contract names).
@@ -839,7 +842,8 @@ def segment_demographic(
     customers : DataFrame
         Validated customers.
     transactions : DataFrame, optional
-        Validated order lines, for revenue per segment.
+        Validated order lines, for revenue per segment; only :data:`TRANSACTION_COLUMNS` are read,
+        so a page passes just those.
     spend : Series, optional
         Value per customer when there are no transactions (see
         :func:`analysis.segment.common.spend_from_columns`).

@@ -42,6 +42,9 @@ LEVELS: tuple[str, ...] = ("country", "region", "state", "city")
 SPLITS: tuple[str, ...] = ("urban_rural", "climate_zone", "census_region")
 EARTH_RADIUS_KM = 6371.0088
 UNKNOWN_LOCATION = "(location unknown)"
+#: Transaction columns :func:`segment_geographic` reads: revenue per customer and its growth
+#: (:func:`revenue_windows`).
+TRANSACTION_COLUMNS = ("customer_id", "timestamp", "amount")
 
 #: Columns of the segment profiles (``exports/segments.csv`` rows of basis ``geographic``).
 PROFILE_COLUMNS: dict[str, str] = {
@@ -719,7 +722,7 @@ def segment_geographic(
         Validated customers (country, region, state, city, latitude, longitude, urban_rural,
         climate_zone, population where present).
     transactions : DataFrame, optional
-        For revenue and growth.
+        For revenue and growth; only :data:`TRANSACTION_COLUMNS` are read, so a page passes just those.
     as_of : date-like
         Analysis date (growth windows end on it).
     spend : Series, optional

@@ -42,7 +42,10 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..features import slug
 from .base import BaseSegmenter, InfeasibleK, SegmentationResult
-from .common import customer_value, segment_sizes, unique_names
+from .common import VALUE_COLUMNS, customer_value, segment_sizes, unique_names
+
+#: Transaction columns :func:`segment_psychographic` reads (purchase value per customer only).
+TRANSACTION_COLUMNS = VALUE_COLUMNS
 
 #: Columns of the segment profiles (``exports/segments.csv`` rows of basis ``psychographic``).
 PROFILE_COLUMNS: dict[str, str] = {
@@ -876,7 +879,8 @@ def segment_psychographic(
     survey : DataFrame or None
         Validated survey; None (no survey in the run) gives an unavailable result.
     customers, transactions : DataFrame, optional
-        To count respondents not in the customer table and to join purchase value.
+        To count respondents not in the customer table and to join purchase value; of the
+        transactions only :data:`TRANSACTION_COLUMNS` are read, so a page passes just those.
     items : list of str, optional
         Item columns (config ``survey.items``; default every column but ``customer_id`` and
         ``response_date``).
