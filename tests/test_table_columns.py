@@ -3,15 +3,17 @@ functions that give the same answer on their declared transaction columns as on 
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 from threadpoolctl import threadpool_limits
 
-from analysis import io, workspace
+from analysis import clienteling, io, workspace
 from analysis.config import load_config
 from analysis.segment import demographic, geographic, psychographic
 
-from .conftest import SAMPLE_CONFIG
+from .conftest import PROJECT_ROOT, SAMPLE_CONFIG
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -134,6 +136,18 @@ def test_psychographic_on_its_columns_matches_the_full_table(run, full_transacti
     pd.testing.assert_frame_equal(narrow.profiles, full.profiles)
 
 
+def test_clienteling_on_its_columns_matches_the_full_table(run, full_transactions):
+    clients = clienteling.client_profiles(run.customer_features(), {}, run.table("customers"))
+    tx = run.table("transactions", columns=clienteling.TRANSACTION_COLUMNS, optional=clienteling.OPTIONAL_TRANSACTION_COLUMNS)
+    assert "product_name" in tx  # the sample names its products
+    narrow = clienteling.evaluate_recommendations(tx, clients, k=5)
+    full = clienteling.evaluate_recommendations(full_transactions, clients, k=5)
+    pd.testing.assert_frame_equal(narrow.table, full.table)
+    some = clients.index[:50]
+    pd.testing.assert_frame_equal(clienteling.recommend_with_reasons(tx, customers=some),
+                                  clienteling.recommend_with_reasons(full_transactions, customers=some))
+
+
 #: The columns notebooks/14_value.ipynb reads for segment_value (value.py states them in its docstring).
 VALUE_PAGE_COLUMNS, VALUE_PAGE_OPTIONAL = ["customer_id", "timestamp", "amount"], ["margin"]
 
@@ -151,3 +165,12 @@ def test_value_on_the_value_page_columns_matches_the_full_table(run, full_transa
     assert narrow.settings["margin"] == full.settings["margin"]
     pd.testing.assert_frame_equal(narrow.labels, full.labels)
     pd.testing.assert_frame_equal(narrow.profiles, full.profiles)
+
+
+def test_no_notebook_reads_the_whole_transaction_table():
+    """Pages pass the columns their functions declare; the order-line table is the one that outgrows memory."""
+    for path in sorted((PROJECT_ROOT / "notebooks").rglob("*.ipynb")):
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        code = "\n".join("".join(cell["source"]) for cell in cells if cell["cell_type"] == "code")
+        assert 'run.table("transactions")' not in code, f"{path.name} reads every column of the transactions"
+        assert 'read_table("transactions")' not in code, f"{path.name} reads every column of the transactions"

@@ -33,6 +33,12 @@ from .text import MISSING, sentence
 #: Category attributes a client's facts carry for playbook conditions (when the run has them).
 CLIENT_FACTS = ("value_tier", "churn_risk", "rfm_segment", "favourite_channel", "favourite_category", "life_stage", "income_band", "household")
 
+#: Transaction columns the recommendations read (:func:`evaluate_recommendations`, :func:`recommend_with_reasons`,
+#: :func:`client_card_html`): who bought what, and when (the time split); a page passes only these.
+TRANSACTION_COLUMNS = ("customer_id", "product_id", "timestamp")
+#: Read as well where the data have them: product names shown instead of ids.
+OPTIONAL_TRANSACTION_COLUMNS = ("product_name",)
+
 #: Numeric attributes a playbook's ``high`` / ``low`` conditions can see per client (standardised).
 CLIENT_TRAITS = ("recency_days", "frequency", "tenure_days", "mean_order_value", "total_spend", "repeat_product_rate", "sessions_per_month")
 
@@ -179,7 +185,7 @@ def evaluate_recommendations(transactions: pd.DataFrame, clients: pd.DataFrame, 
 
     Parameters
     ----------
-    transactions : ``customer_id``, ``product_id``, ``timestamp``.
+    transactions : ``customer_id``, ``product_id``, ``timestamp`` (:data:`TRANSACTION_COLUMNS`).
     clients : one row per client (index ``customer_id``) with segment labels, for the segment baseline.
     split : first day held out (empty: the last quarter of the period).
     k : list length scored (hit rate@k, recall@k, coverage).
