@@ -316,3 +316,42 @@ def test_successful_run_console_shows_no_kernel_errors(tmp_path):
     assert proc.returncode == 0, console
     assert "KeyboardInterrupt" not in console and "ERROR" not in console and "Traceback" not in console, console
     assert proc.stderr == "", proc.stderr
+
+
+# ------------------------------------------------------------------------------------------
+# Order of the pages: who waits for whom
+# ------------------------------------------------------------------------------------------
+
+
+def test_runner_docstring_examples():
+    import doctest
+
+    result = doctest.testmod(runner, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted and result.failed == 0
+
+
+def test_pages_after_the_segments_wait_for_every_segment_page_and_not_for_each_other():
+    """Personas, clienteling and monitoring each read data preparation's tables and every basis's
+    labels, features and models; none reads what another of them writes, so they run side by side."""
+    deps = runner.notebook_dependencies(runner.discover_notebooks())
+    segment_pages = {stem for stem in deps if stem[0] in "01"}
+    assert {"00_data_prep", "13_behavioral", "14_value"} <= segment_pages
+    for later in ("20_personas", "30_clienteling", "40_monitoring"):
+        assert deps[later] == segment_pages, later
+    assert deps["14_value"] == {"00_data_prep", "13_behavioral"}
+    assert deps["11_geographic"] == {"00_data_prep", "10_demographic", "12_psychographic", "13_behavioral"}
+    # a later page not listed in READS_ONLY_SEGMENTS still waits for every lower decade
+    stems = ["00_data_prep", "13_behavioral", "20_personas", "30_clienteling", "50_digest"]
+    deps = runner.notebook_dependencies([Path(f"{stem}.ipynb") for stem in stems])
+    assert deps["50_digest"] == set(stems[:4])
+
+
+def test_personas_read_only_the_models_of_the_segmentation_bases():
+    """Clienteling may write models/recommendations.json while the personas page reads the run's
+    models: what personas take from them must not depend on it."""
+    from analysis.personas.bases import segmentation_inputs, segmentation_verdicts
+
+    bases = {"behavioral": {"available": True, "verdict": "weak", "verdict_evidence": {"reason": "r"}, "features": ["recency_days"]}}
+    others = {"recommendations": {"available": True, "verdict": "clear", "features": ["x"]}, "personas": {"playbook": "p"}}
+    assert segmentation_verdicts({**bases, **others}) == segmentation_verdicts(bases)
+    assert segmentation_inputs({**bases, **others}) == segmentation_inputs(bases)

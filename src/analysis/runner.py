@@ -605,20 +605,36 @@ READS_FROM = {
     "14_value": ("13_behavioral",),
 }
 
+#: Pages that read only what data preparation and the segment pages (decades 0 and 1, scoring pages
+#: included) write, so they wait for those and not for the pages of the decades in between.
+#: Clienteling reads the validated tables, the customer features and every basis's labels (its
+#: playbook is the one the config names, not the personas page's output); monitoring reads the
+#: labels, features and saved models of this run and of the run it compares with. Neither reads
+#: what the personas page or the other writes (their exports, facts, ``models/personas.json``,
+#: ``models/recommendations.json``, the ``migration`` table), and the personas page reads only the
+#: bases' models (:func:`analysis.personas.bases.segmentation_verdicts`).
+READS_ONLY_SEGMENTS = ("30_clienteling", "40_monitoring")
+
 
 def notebook_dependencies(notebooks: list[Path]) -> dict[str, set[str]]:
-    """The notebooks each must wait for: every one of a lower decade (00 before 1x before 20 ...),
-    plus :data:`READS_FROM` within its decade (among those being run).
+    """The notebooks each must wait for (among those being run): every one of a lower decade (00
+    before 1x before 20 ...), or only decades 0 and 1 for :data:`READS_ONLY_SEGMENTS`, plus
+    :data:`READS_FROM` within its decade.
 
     Examples
     --------
-    >>> deps = notebook_dependencies([Path(f"{n}.ipynb") for n in ("00_data_prep", "13_behavioral", "14_value", "20_personas")])
+    >>> names = ("00_data_prep", "13_behavioral", "14_value", "20_personas", "30_clienteling", "40_monitoring")
+    >>> deps = notebook_dependencies([Path(f"{n}.ipynb") for n in names])
     >>> sorted(deps["14_value"]), sorted(deps["20_personas"])
     (['00_data_prep', '13_behavioral'], ['00_data_prep', '13_behavioral', '14_value'])
+    >>> deps["30_clienteling"] == deps["40_monitoring"] == deps["20_personas"]
+    True
     """
     stems = [nb.stem for nb in notebooks]
     decade = {s: int(s[:2]) // 10 for s in stems}
-    return {s: {o for o in stems if decade[o] < decade[s]} | {o for o in READS_FROM.get(s, ()) if o in stems} for s in stems}
+    last = {s: 1 if s in READS_ONLY_SEGMENTS else decade[s] - 1 for s in stems}  # the last decade each waits for
+    return {s: {o for o in stems if decade[o] < decade[s] and decade[o] <= last[s]} | {o for o in READS_FROM.get(s, ()) if o in stems}
+            for s in stems}
 
 
 def default_jobs() -> int:
