@@ -148,17 +148,13 @@ def test_clienteling_on_its_columns_matches_the_full_table(run, full_transaction
                                   clienteling.recommend_with_reasons(full_transactions, customers=some))
 
 
-#: The columns notebooks/14_value.ipynb reads for segment_value (value.py states them in its docstring).
-VALUE_PAGE_COLUMNS, VALUE_PAGE_OPTIONAL = ["customer_id", "timestamp", "amount"], ["margin"]
-
-
 def test_value_on_the_value_page_columns_matches_the_full_table(run, full_transactions):
     from analysis.segment import value
 
     settings = {k: v for k, v in run.params("14_value").items() if k in ("calibration_end", "time_unit", "model")}
     settings.update(as_of=run.as_of, n_draws=50, random_state=0)
     features = run.customer_features()
-    tx = run.table("transactions", columns=VALUE_PAGE_COLUMNS, optional=VALUE_PAGE_OPTIONAL)
+    tx = run.table("transactions", columns=value.TRANSACTION_COLUMNS, optional=value.OPTIONAL_TRANSACTION_COLUMNS)
     assert "margin" in tx  # the sample has margins, so the margin rate is read from them
     narrow = value.segment_value(tx, features, **settings)
     full = value.segment_value(full_transactions, features, **settings)

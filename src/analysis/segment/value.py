@@ -18,6 +18,10 @@ from .common import add_shares
 
 #: Default tiers: share of customers (by descending value) in each named tier; the rest is "Rest".
 DEFAULT_TIERS: dict[str, float] = {"Top 1%": 0.01, "Top 20%": 0.20}
+#: The order-line columns :func:`segment_value` reads (``run.table("transactions", columns=...)``), and the one it
+#: reads where the data have it.
+TRANSACTION_COLUMNS = ("customer_id", "timestamp", "amount")
+OPTIONAL_TRANSACTION_COLUMNS = ("margin",)
 
 
 def value_tiers(values: pd.Series, tiers: dict[str, float] | None = None, *, skipna: bool = False) -> pd.Series:
