@@ -192,3 +192,25 @@ def test_previous_run_is_found_by_named_needs(tmp_path):
     (tmp_path / "broken" / "manifest.json").write_text("{", encoding="utf-8")
     assert io.find_previous_run(tmp_path, "sample", exclude=current.path, needs=needs).path == full.path
     assert json.loads(full.manifest_path.read_text())["status"] == "complete"
+
+
+def test_a_table_appears_whole_or_not_at_all(tmp_path, monkeypatch):
+    """Pages run side by side may read a run table (``features``) while another page writes it:
+    the table is written elsewhere and moved into place, never written where a reader looks."""
+    folder = io.RunFolder(tmp_path / "run")
+    final = folder.table_path("features")
+    seen = []  # (path written, whether the final table was visible then)
+    to_parquet = pd.DataFrame.to_parquet
+
+    def recording(frame, path, *args, **kwargs):
+        seen.append((Path(path), final.exists()))
+        return to_parquet(frame, path, *args, **kwargs)
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", recording)
+    frame = pd.DataFrame({"customer_id": ["a", "b"], "frequency": [1, 2]})
+    assert folder.write_table("features", frame) == final
+    assert seen and all(path != final and not visible for path, visible in seen)
+    pd.testing.assert_frame_equal(folder.read_table("features"), frame)
+    folder.write_table("features", frame.assign(frequency=[3, 4]))
+    assert folder.read_table("features")["frequency"].tolist() == [3, 4]
+    assert sorted(p.name for p in final.parent.iterdir()) == [final.name]

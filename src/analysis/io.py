@@ -977,8 +977,12 @@ class RunFolder:
         return self.ledger_path.exists()
 
     def write_table(self, table: str, frame: pd.DataFrame) -> Path:
+        """A run table, written beside its place and moved there: pages run side by side, and one
+        may read a table (e.g. ``features``) while another writes it, so a reader sees all of it or none."""
         path = self._writable(self.table_path(table))
-        frame.to_parquet(path, index=False)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        frame.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
         return path
 
     def read_table(self, table: str, columns: list[str] | tuple[str, ...] | None = None, *,
