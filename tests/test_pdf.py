@@ -59,3 +59,14 @@ def test_pdf_of_the_sample_run_has_every_page_title(sample_run, tmp_path):
         assert heading, page.name
         title = re.sub(r"<[^>]+>", "", heading.group(1)).replace("¶", "").strip()
         assert re.sub(r"\s+", " ", title)[:40] in squashed, f"{page.name}: {title!r} not in the PDF"
+
+
+def test_a_run_made_without_pages_says_so(tmp_path):
+    from analysis import io
+
+    io.RunFolder(tmp_path).write_manifest({"run_id": "r", "status": "complete", "pages_rendered": False})
+    with pytest.raises(pdf.PdfError, match="made with --no-html"):
+        pdf.write_pdf(tmp_path)
+    io.RunFolder(tmp_path).write_manifest({"run_id": "r", "status": "complete", "pages_rendered": True})
+    with pytest.raises(pdf.PdfError, match="no run pages found"):
+        pdf.write_pdf(tmp_path)

@@ -355,3 +355,56 @@ def test_personas_read_only_the_models_of_the_segmentation_bases():
     others = {"recommendations": {"available": True, "verdict": "clear", "features": ["x"]}, "personas": {"playbook": "p"}}
     assert segmentation_verdicts({**bases, **others}) == segmentation_verdicts(bases)
     assert segmentation_inputs({**bases, **others}) == segmentation_inputs(bases)
+
+
+# ------------------------------------------------------------------------------------------
+# --no-html, and pages run without the pages they do not read
+# ------------------------------------------------------------------------------------------
+
+_PAGE_EXPORTS = ("customers.csv", "segments.csv", "contact_list.csv", "contact_lists.csv", "crm_contacts.csv")
+
+
+@pytest.mark.slow
+def test_no_html_run_executes_every_notebook_and_writes_the_same_exports_without_pages(sample_run, tmp_path):
+    proc, reports = sample_run
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    full = json.loads((reports / "ci-sample" / "manifest.json").read_text())
+    out = _cli("run", "--config", str(SAMPLE_CONFIG), "--run-id", "no-pages", "--no-html", "--reports-dir", str(tmp_path / "reports"),
+               timeout=1800)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    run = tmp_path / "reports" / "no-pages"
+    assert "no HTML pages" in out.stdout and "index.html" not in out.stdout
+    assert sorted(p.relative_to(run).as_posix() for p in run.rglob("*.html")) == []
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "complete" and manifest["pages_rendered"] is False and full["pages_rendered"] is True
+    assert [n["name"] for n in manifest["notebooks"]] == [n["name"] for n in full["notebooks"]]
+    for entry in manifest["notebooks"]:
+        assert entry["status"] in ("ok", "not applicable") and entry["html"] == "", entry
+        assert (run / f"{entry['name']}.ipynb").is_file()
+    assert set(_PAGE_EXPORTS) | {"personas.csv"} <= set(manifest["exports_sha256"])
+    assert manifest["exports_sha256"] == full["exports_sha256"]
+    assert manifest["models"].keys() == full["models"].keys() and any((run / "labels").glob("*.parquet"))
+    assert (tmp_path / "reports" / "latest").resolve() == run.resolve()
+
+
+@pytest.mark.slow
+def test_clienteling_and_monitoring_need_nothing_from_the_personas_page(sample_run, tmp_path):
+    """They run beside personas (READS_ONLY_SEGMENTS); here they run without it, and give what they
+    give after it. Monitoring compares with a copy of the full run (same data, same seed)."""
+    proc, reports = sample_run
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    full = reports / "ci-sample"
+    shutil.copytree(full, tmp_path / "reports" / "ci-sample")
+    pages = [nb.stem for nb in runner.discover_notebooks() if nb.stem != "20_personas"]
+    out = _cli("run", "--config", str(SAMPLE_CONFIG), "--run-id", "no-personas", "--no-html", "--only", *pages,
+               "--reports-dir", str(tmp_path / "reports"), timeout=1800)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    run = tmp_path / "reports" / "no-personas"
+    for name in _PAGE_EXPORTS:
+        assert (run / "exports" / name).read_bytes() == (full / "exports" / name).read_bytes(), name
+    assert not (run / "exports" / "personas.csv").exists()
+    facts = json.loads((run / "manifest.json").read_text())["facts"]
+    assert facts["summary_30_clienteling"] == json.loads((full / "manifest.json").read_text())["facts"]["summary_30_clienteling"]
+    monitoring = facts["monitoring"]
+    assert monitoring["previous_run"] == "ci-sample" and monitoring["alerts"] == []
+    assert monitoring["segmentations"] and all(row["stayed_pct"] == 100 for row in monitoring["segmentations"]), monitoring

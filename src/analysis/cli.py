@@ -15,6 +15,8 @@ from typing import Any
 from .config import PROJECT_ROOT, ConfigError
 
 DEBUG_ENV = "CLIENTELE_DEBUG"
+NO_HTML_HELP = ("execute every notebook and write exports, labels, models and the manifest, but render no HTML pages "
+                "and no index (faster; the manifest records pages_rendered: false)")
 
 
 def _unexpected(exc: Exception) -> int:
@@ -63,7 +65,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     with _quiet_imports():
         from .runner import run
 
-    return _pipeline(lambda: run(args.config, run_id=args.run_id, only=args.only, reports_dir=args.reports_dir, jobs=args.jobs))
+    return _pipeline(lambda: run(args.config, run_id=args.run_id, only=args.only, reports_dir=args.reports_dir, jobs=args.jobs,
+                                 html=args.html))
 
 
 def check(config: str | Path, echo: Callable[[str], None] = print) -> None:
@@ -103,7 +106,8 @@ def _cmd_score(args: argparse.Namespace) -> int:
     with _quiet_imports():
         from .runner import score
 
-    return _pipeline(lambda: score(args.config, args.model_run, run_id=args.run_id, reports_dir=args.reports_dir, jobs=args.jobs))
+    return _pipeline(lambda: score(args.config, args.model_run, run_id=args.run_id, reports_dir=args.reports_dir, jobs=args.jobs,
+                                   html=args.html))
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
@@ -154,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("--only", nargs="+", default=None, metavar="NAME", help="run only these notebooks (e.g. 00_data_prep 13_behavioral)")
     p_run.add_argument("--jobs", type=int, default=None, metavar="N",
                        help="notebooks run side by side (default: the machine's cores, at most 4; 1 = one after another)")
+    p_run.add_argument("--no-html", dest="html", action="store_false", help=NO_HTML_HELP)
     p_run.add_argument("--reports-dir", default=str(PROJECT_ROOT / "reports"), help=argparse.SUPPRESS)
     p_run.set_defaults(func=_cmd_run)
 
@@ -162,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_score.add_argument("--config", required=True, help="config of the data to score, e.g. config/online_retail_2011.yaml")
     p_score.add_argument("--run-id", default=None, help="folder name under reports/ (default <config name>-<UTC time>)")
     p_score.add_argument("--jobs", type=int, default=None, metavar="N", help="pages run side by side (default: cores, at most 4)")
+    p_score.add_argument("--no-html", dest="html", action="store_false", help=NO_HTML_HELP)
     p_score.add_argument("--reports-dir", default=str(PROJECT_ROOT / "reports"), help=argparse.SUPPRESS)
     p_score.set_defaults(func=_cmd_score)
 

@@ -88,6 +88,11 @@ def write_pdf(run_dir: str | Path, out: str | Path | None = None, *, timeout: in
     run_dir = Path(run_dir).resolve()
     pages = run_pages(run_dir) if run_dir.is_dir() else []
     if not pages:
+        from .io import RunFolder
+
+        if (RunFolder(run_dir).read_manifest() or {}).get("pages_rendered") is False:
+            raise PdfError(f"{run_dir}: this run was made with --no-html, so it has no pages to print. "
+                           f"Run it again without --no-html.")
         raise PdfError(f"{run_dir}: no run pages found. Pass a run folder such as reports/latest "
                        f"(made by `analysis run`).")
     out = Path(out) if out else run_dir / f"{run_dir.name}.pdf"

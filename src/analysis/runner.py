@@ -1,8 +1,9 @@
 """Run pipeline: execute the notebooks with papermill, render them with nbconvert, write the run.
 
 A run is built in ``reports/.staging/<run_id>-<pid>/`` and moved to ``reports/<run_id>/`` only
-when every notebook has been executed and rendered, so a killed run never leaves a folder that
-looks complete; ``reports/latest`` is switched (atomically) only after a successful run.
+when every notebook has been executed and rendered (``--no-html``: executed only), so a killed
+run never leaves a folder that looks complete; ``reports/latest`` is switched (atomically) only
+after a successful run.
 
 This module imports no segmentation code: notebooks leave labels, models and facts in the run
 folder (see :class:`analysis.io.RunFolder`) and the runner assembles them.
@@ -435,6 +436,7 @@ def run(
     notebook_dir: str | Path = NOTEBOOK_DIR,
     echo: Callable[[str], None] = print,
     jobs: int | None = None,
+    html: bool = True,
 ) -> RunResult:
     """Execute a run end to end.
 
@@ -448,6 +450,9 @@ def run(
     jobs : notebooks run side by side (default: the machine's cores, at most 4). Data preparation
         runs first, then every notebook as soon as those it reads from are done
         (:func:`notebook_dependencies`); exports are the same whatever the number of jobs.
+    html : render each notebook's page and the index (default). False (``--no-html``) still
+        executes every notebook and writes the executed notebooks, labels, models, exports and
+        manifest (``pages_rendered: false``), without any HTML.
 
     Returns
     -------
@@ -461,13 +466,13 @@ def run(
         When a notebook fails (the run folder is still written, with the error visible).
     """
     with _quiet_libraries():
-        return _run(config_path, run_id, only, Path(reports_dir), Path(notebook_dir), echo, jobs)
+        return _run(config_path, run_id, only, Path(reports_dir), Path(notebook_dir), echo, jobs, html=html)
 
 
 def _run(
     config_path: str | Path, run_id: str | None, only: list[str] | None, reports_dir: Path, notebook_dir: Path,
     echo: Callable[[str], None], jobs: int | None = None, *, notebooks: list[Path] | None = None,
-    facts: dict[str, Any] | None = None,
+    facts: dict[str, Any] | None = None, html: bool = True,
 ) -> RunResult:
     t_start = time.perf_counter()
     if run_id is not None:
@@ -495,7 +500,8 @@ def _run(
         if final.exists():
             raise ValueError(f"{final} already exists: choose another --run-id or remove that folder.")
         staging.mkdir()
-        return _run_in_staging(cfg, run_id, notebooks, staging, final, reports_dir, Path(notebook_dir), echo, t_start, jobs, facts)
+        return _run_in_staging(cfg, run_id, notebooks, staging, final, reports_dir, Path(notebook_dir), echo, t_start, jobs, facts,
+                               html=html)
     except BaseException:
         # Interrupted (Ctrl-C) or crashed outside a notebook: nothing half-built stays behind.
         # A SIGKILL cannot be caught; its staging folder is removed by the next run.
@@ -563,13 +569,13 @@ def _remove_if_stale(path: Path) -> None:
 def _run_in_staging(
     cfg: RunConfig, run_id: str, notebooks: list[Path], staging: Path, final: Path, reports_dir: Path,
     notebook_dir: Path, echo: Callable[[str], None], t_start: float, jobs: int | None = None,
-    facts: dict[str, Any] | None = None,
+    facts: dict[str, Any] | None = None, *, html: bool = True,
 ) -> RunResult:
     folder = io.RunFolder(staging)
     folder.write_fact("config", config_as_dict(cfg))
     for name, payload in (facts or {}).items():  # e.g. scored_from: the pages read it
         folder.write_fact(name, payload)
-    return _run_notebooks(cfg, run_id, notebooks, folder, final, reports_dir, notebook_dir, echo, t_start, jobs)
+    return _run_notebooks(cfg, run_id, notebooks, folder, final, reports_dir, notebook_dir, echo, t_start, jobs, html=html)
 
 
 # Loggers of the execution libraries, quietened while notebooks run (their chatter is not ours).
@@ -612,7 +618,9 @@ READS_FROM = {
 #: labels, features and saved models of this run and of the run it compares with. Neither reads
 #: what the personas page or the other writes (their exports, facts, ``models/personas.json``,
 #: ``models/recommendations.json``, the ``migration`` table), and the personas page reads only the
-#: bases' models (:func:`analysis.personas.bases.segmentation_verdicts`).
+#: bases' models (:func:`analysis.personas.bases.segmentation_verdicts`). When no segment page made
+#: the customer features (a run ``--only`` without 13_behavioral), each of them computes the same
+#: table and saves it whole (:meth:`analysis.io.RunFolder.write_table`).
 READS_ONLY_SEGMENTS = ("30_clienteling", "40_monitoring")
 
 
@@ -642,28 +650,34 @@ def default_jobs() -> int:
     return max(1, min(os.cpu_count() or 1, 4))
 
 
-def _execute_and_render(nb: Path, executed: Path, params: dict[str, Any], notebook_dir: Path, html_path: Path) -> tuple[str, str, int | None, float, str]:
-    """Execute one notebook and render its page (also the body of a worker process)."""
+def _execute_timed(nb: Path, executed: Path, params: dict[str, Any], notebook_dir: Path) -> tuple[str, str, int | None, float]:
+    """Execute one notebook in a fresh kernel: (status, error, failed cell, seconds)."""
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="clientele-kernel-") as socket_dir:
         status, error, cell = _execute(nb, executed, params, notebook_dir, Path(socket_dir))
-    seconds = time.perf_counter() - t0
-    html = html_path.name
-    if executed.exists():
-        try:
-            render_html(executed, html_path, not_applicable=error if status == "not applicable" else None)
-        except Exception as exc:  # noqa: BLE001 - a page that cannot be rendered must not lose the run
-            _render_failure_page(html_path, nb.stem, exc)
-            status, error = "failed", f"rendering the page failed: {type(exc).__name__}: {exc}"
-    else:
-        html = ""
-    return status, error, cell, seconds, html
+    return status, error, cell, time.perf_counter() - t0
 
 
-def _worker(*args: Any) -> tuple[str, str, int | None, float, str]:
-    """:func:`_execute_and_render` in a worker process, as quiet as the parent run."""
+def _worker(*args: Any) -> tuple[str, str, int | None, float]:
+    """:func:`_execute_timed` in a worker process, as quiet as the parent run."""
     with _quiet_libraries():
-        return _execute_and_render(*args)
+        return _execute_timed(*args)
+
+
+def _render_page(stem: str, executed: Path, html_path: Path, status: str, error: str) -> tuple[str, str, str]:
+    """Render an executed notebook's page: (status, error, page file name).
+
+    A page that cannot be rendered gets a plain failure page and fails its notebook (the run keeps
+    the executed notebook); a notebook that never produced an executed copy gets no page.
+    """
+    if not executed.exists():
+        return status, error, ""
+    try:
+        render_html(executed, html_path, not_applicable=error if status == "not applicable" else None)
+    except Exception as exc:  # noqa: BLE001 - a page that cannot be rendered must not lose the run
+        _render_failure_page(html_path, stem, exc)
+        return "failed", f"rendering the page failed: {type(exc).__name__}: {exc}", html_path.name
+    return status, error, html_path.name
 
 
 def _worker_stderr_to(path: str) -> None:
@@ -679,8 +693,15 @@ def _worker_stderr_to(path: str) -> None:
 
 def _run_notebooks(
     cfg: RunConfig, run_id: str, notebooks: list[Path], folder: io.RunFolder, final: Path, reports_dir: Path,
-    notebook_dir: Path, echo: Callable[[str], None], t_start: float, jobs: int | None = None,
+    notebook_dir: Path, echo: Callable[[str], None], t_start: float, jobs: int | None = None, *, html: bool = True,
 ) -> RunResult:
+    """Execute the notebooks, each as soon as those it reads from are done, and assemble the run.
+
+    Worker processes only execute notebooks; pages are rendered here, in one background thread, as
+    notebooks finish, so a page's rendering delays no notebook waiting on its outputs (and
+    nbconvert is imported once per run, not once per worker). ``html=False`` renders no page and
+    no index.
+    """
     staging = folder.path
     jobs = max(1, int(jobs)) if jobs else default_jobs()
     echo(f"Run {run_id}: config {cfg.display_path()}, as of {cfg.as_of}, {len(notebooks)} notebook(s)"
@@ -692,21 +713,26 @@ def _run_notebooks(
     prep_failed = False
     tag = lambda stem: f"  [{position[stem]}/{len(notebooks)}] {stem:<22}"
 
-    def finish(stem: str, outcome: tuple[str, str, int | None, float, str], recorded: dict[str, Any]) -> None:
+    renderer = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="clientele-pages") if html else None
+    pages: dict[str, concurrent.futures.Future] = {}
+
+    def finish(stem: str, outcome: tuple[str, str, int | None, float], recorded: dict[str, Any]) -> None:
         nonlocal prep_failed
-        status, error, cell, seconds, html = outcome
-        done[stem] = NotebookResult(stem, status, round(seconds, 2), error, html, cell, recorded)
+        status, error, cell, seconds = outcome
+        done[stem] = NotebookResult(stem, status, round(seconds, 2), error, "", cell, recorded)
         mark = {"ok": "ok", "not applicable": f"not applicable: {error}"}.get(status, f"FAILED at cell {cell}: {error}")
         echo(f"{tag(stem)} {mark} ({seconds:.1f} s)")
         if status != "ok" and stem.startswith("00_"):
             prep_failed = True
+        if renderer is not None:
+            pages[stem] = renderer.submit(_render_page, stem, staging / f"{stem}.ipynb", staging / f"{stem}.html", status, error)
 
     def start(stem: str) -> tuple[tuple[Any, ...], dict[str, Any]]:
         nb = by_stem[stem]
         params = notebook_run_parameters(cfg, nb, staging)
         recorded = {k: v for k, v in params.items() if k not in RESERVED_PARAMETERS}
         echo(f"{tag(stem)} running ...")
-        return (nb, staging / f"{stem}.ipynb", params, notebook_dir.resolve(), staging / f"{stem}.html"), recorded
+        return (nb, staging / f"{stem}.ipynb", params, notebook_dir.resolve()), recorded
 
     pending = [nb.stem for nb in notebooks]
     parallel = jobs > 1 and len(notebooks) > 1
@@ -732,7 +758,7 @@ def _run_notebooks(
                 pending.remove(stem)
                 args, recorded = start(stem)
                 if pool is None:
-                    finish(stem, _execute_and_render(*args), recorded)
+                    finish(stem, _execute_timed(*args), recorded)
                     break
                 running[pool.submit(_worker, *args)] = (stem, recorded)
             if pool is None:
@@ -745,9 +771,17 @@ def _run_notebooks(
             for future in sorted(finished, key=lambda f: position[running[f][0]]):
                 stem, recorded = running.pop(future)
                 finish(stem, future.result(), recorded)
+        for stem, page in pages.items():
+            status, error, page_name = page.result()
+            result = done[stem]
+            if status != result.status:
+                echo(f"{tag(stem)} FAILED: {error}")
+            result.status, result.error, result.html = status, error, page_name
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+        if renderer is not None:
+            renderer.shutdown(wait=True, cancel_futures=True)
         log = Path(worker_log.name)
         noise = log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
         log.unlink(missing_ok=True)
@@ -757,26 +791,29 @@ def _run_notebooks(
 
     exports = assemble_exports(folder, cfg)
     status = "complete" if all(r.status in ("ok", "not applicable") for r in results) else "failed"
-    manifest = build_manifest(cfg, folder, run_id, results, status, exports, time.perf_counter() - t_start)
+    manifest = build_manifest(cfg, folder, run_id, results, status, exports, time.perf_counter() - t_start, pages_rendered=html)
     folder.write_manifest(manifest)
-    render_index(folder, manifest)
+    if html:
+        render_index(folder, manifest)
     if final.exists():
         raise ValueError(f"{final} appeared while this run was in progress; its result is discarded. Choose another --run-id.")
     os.replace(staging, final)
     if status == "complete" and not _update_latest(reports_dir, run_id):
         echo(f"Note: {reports_dir / LATEST} is not a link, so it was left as it is; remove it to have it follow new runs.")
     elapsed = time.perf_counter() - t_start
-    echo(f"Run {run_id} {status} in {elapsed:.1f} s -> {io.RunFolder(final).index_path}")
+    shown = io.RunFolder(final).index_path if html else io.RunFolder(final).manifest_path
+    echo(f"Run {run_id} {status} in {elapsed:.1f} s -> {shown}" + ("" if html else " (no HTML pages: --no-html)"))
     result = RunResult(run_id, final, status, results)
     if status != "complete":
         failed = [r for r in results if r.status == "failed"]
         detail = "; ".join(f"{r.name} (cell {r.failed_cell}): {r.error}" for r in failed)
-        raise RunError(f"run {run_id} failed: {detail}. See {io.RunFolder(final).index_path}.")
+        raise RunError(f"run {run_id} failed: {detail}. See {shown}.")
     return result
 
 
-def build_manifest(cfg: RunConfig, folder: io.RunFolder, run_id: str, results: list[NotebookResult], status: str, exports: dict[str, int], seconds: float) -> dict[str, Any]:
-    """Everything needed to reproduce or audit a run."""
+def build_manifest(cfg: RunConfig, folder: io.RunFolder, run_id: str, results: list[NotebookResult], status: str, exports: dict[str, int],
+                   seconds: float, *, pages_rendered: bool = True) -> dict[str, Any]:
+    """Everything needed to reproduce or audit a run (``pages_rendered``: False for ``--no-html``)."""
     inputs = folder.read_fact("inputs") or {}
     return {
         "run_id": run_id,
@@ -789,6 +826,7 @@ def build_manifest(cfg: RunConfig, folder: io.RunFolder, run_id: str, results: l
         "unmapped_columns": inputs.get("unmapped_columns", {}),
         "ledger": folder.read_ledger(),
         "notebooks": [r.__dict__ for r in results],
+        "pages_rendered": pages_rendered,
         "exports": exports,
         "exports_sha256": {p.name: io.sha256_file(p) for p in folder.export_files()},
         "models": folder.read_models(),
@@ -877,6 +915,7 @@ def score(
     notebook_dir: str | Path = NOTEBOOK_DIR,
     echo: Callable[[str], None] = print,
     jobs: int | None = None,
+    html: bool = True,
 ) -> RunResult:
     """Label a config's customers with another run's saved models, without refitting.
 
@@ -889,7 +928,7 @@ def score(
     ----------
     config_path : path to the config of the data to score.
     model_run : run id under ``reports_dir`` (or a run folder) whose saved models score the data.
-    run_id, reports_dir, notebook_dir, echo, jobs : as for :func:`run`.
+    run_id, reports_dir, notebook_dir, echo, jobs, html : as for :func:`run`.
 
     Raises
     ------
@@ -912,4 +951,4 @@ def score(
                 "config": manifest.get("config", {}).get("name"), "as_of": manifest.get("config", {}).get("as_of"),
                 "created_utc": manifest.get("created_utc"), "bases": bases}
         return _run(config_path, run_id, None, reports_dir, Path(notebook_dir), echo, jobs, notebooks=notebooks,
-                    facts={SCORED_FROM: fact})
+                    facts={SCORED_FROM: fact}, html=html)
