@@ -100,10 +100,27 @@ def normalize_ids(values: pd.Series) -> pd.Series:
     Spreadsheet exports turn integer ids into floats; the trailing ``.0`` is dropped so the same
     customer matches across tables.
     """
+    return _as_objects(_id_text(values))
+
+
+def _id_text(values: pd.Series) -> pd.Series:
+    """:func:`normalize_ids` as a string Series (missing: ``<NA>``): compact, one buffer, no Python objects."""
     text = values.astype("string").str.strip()
     text = text.str.replace(r"^(-?\d+)\.0+$", r"\1", regex=True)
-    text = text.mask(text.isin(["", "nan", "NaN", "None", "NULL", "null"]))
-    return text.astype(object).where(text.notna(), None)
+    return text.mask(text.isin(["", "nan", "NaN", "None", "NULL", "null"]))
+
+
+def _as_objects(text: pd.Series) -> pd.Series:
+    """A string Series as object dtype, missing as None, with one Python string per distinct value.
+
+    Converting a string column value by value makes one Python object per row (some 60 bytes
+    each); a column of order lines repeats a few hundred products, brands or channels millions of
+    times, so the rows share the objects of the distinct values instead (8 bytes a row).
+    """
+    codes, distinct = pd.factorize(text, use_na_sentinel=True)
+    objects = np.empty(len(distinct) + 1, dtype=object)  # the last one (None) is where code -1 points
+    objects[:-1] = np.asarray(distinct, dtype=object)
+    return pd.Series(objects[codes], index=text.index, dtype=object, name=text.name)
 
 
 def parse_numbers(values: pd.Series, decimal: str = ".") -> pd.Series:
@@ -181,9 +198,34 @@ def parse_datetimes(values: pd.Series, date_format: str | None = None, dayfirst:
     return out
 
 
+def _as_str(text: pd.Series) -> pd.Series:
+    """``text.astype(str)`` held in one Arrow array.
+
+    Text read from Parquet comes in pieces (one per row group), and selecting rows keeps the
+    pieces. The Parquet writer pages a column piece by piece, and where a large dictionary gives
+    way to plain encoding depends on them; one piece writes the same file as text built from
+    Python strings does.
+    """
+    out = text.astype(str)
+    if not isinstance(out.array, pd.arrays.ArrowStringArray):
+        return out
+    import pyarrow as pa
+
+    arrow = pa.array(out.array)
+    if not isinstance(arrow, pa.ChunkedArray) or arrow.num_chunks <= 1:
+        return out
+    return pd.Series(pd.array(arrow.combine_chunks(), dtype=out.dtype), index=out.index, name=out.name)
+
+
 def _clean_text(values: pd.Series) -> pd.Series:
+    """Text trimmed, empty -> None, as objects (see :func:`_as_objects`)."""
+    return _as_objects(_text(values))
+
+
+def _text(values: pd.Series) -> pd.Series:
+    """:func:`_clean_text` as a string Series (missing: ``<NA>``)."""
     text = values.astype("string").str.strip()
-    return text.mask(text == "").astype(object).where(lambda s: s.notna(), None)
+    return text.mask(text == "")
 
 
 # ------------------------------------------------------------------------------------------
@@ -402,6 +444,26 @@ def _assign(reasons: pd.Series, mask: pd.Series | np.ndarray, reason: str) -> No
     reasons[mask & reasons.isna()] = reason
 
 
+def _duplicated_rows(frame: pd.DataFrame) -> pd.Series:
+    """``frame.duplicated(keep="first")``, holding one column's codes at a time.
+
+    pandas factorizes every column first and keeps all their codes together (8 bytes per row
+    and column). Here each column's codes are folded into one running row id, which is
+    re-numbered 0..k-1 after each column; equal rows get equal ids exactly as in pandas (missing
+    values count as equal, as there).
+    """
+    if len(frame.columns) < 2 or frame.empty:
+        return frame.duplicated(keep="first")
+    row_id = np.zeros(len(frame), dtype=np.int64)
+    for position in range(len(frame.columns)):
+        codes, uniques = pd.factorize(frame.iloc[:, position], use_na_sentinel=True)
+        # missing (code -1) becomes a value of its own, 0; no overflow: ids and codes <= rows
+        row_id, distinct = pd.factorize(row_id * (len(uniques) + 1) + (codes + 1))
+        if len(distinct) == len(frame):  # every row already differs
+            break
+    return pd.Series(pd.Series(row_id).duplicated(keep="first").to_numpy(), index=frame.index)
+
+
 def _set_aside_frame(original: pd.DataFrame, reasons: pd.Series) -> pd.DataFrame:
     aside = reasons.notna()
     out = original.loc[aside].copy()
@@ -454,14 +516,16 @@ def prepare_transactions(raw_frame: pd.DataFrame, original: pd.DataFrame, cfg: R
         )
     n = len(raw_frame)
     reasons = pd.Series([None] * n, index=raw_frame.index, dtype=object)
-    customer_id = normalize_ids(raw_frame["customer_id"])
+    # Ids stay strings here (not Python objects): on millions of order lines the objects cost
+    # several times the table. Only kept rows are turned into output columns, after the checks.
+    customer_id = _id_text(raw_frame["customer_id"])
     ts = parse_datetimes(raw_frame["timestamp"], src.date_format, src.dayfirst)
     _note_utc_offsets(ledger, "transactions", raw_frame["timestamp"])
     if "order_id" in raw_frame:
-        order_id = normalize_ids(raw_frame["order_id"])
+        order_id = _id_text(raw_frame["order_id"])
     else:
         # No order number (e.g. CDNOW): one order per customer per timestamp.
-        order_id = (customer_id.astype("string") + "@" + ts.dt.strftime("%Y-%m-%dT%H:%M:%S").astype("string")).astype(object)
+        order_id = customer_id + "@" + ts.dt.strftime("%Y-%m-%dT%H:%M:%S").astype("string")
         ledger.note("transactions", "no order id mapped: orders are customer x timestamp", len(raw_frame))
     quantity = parse_numbers(raw_frame["quantity"], src.decimal) if "quantity" in raw_frame else pd.Series(1.0, index=raw_frame.index)
     if "amount" in raw_frame:
@@ -482,12 +546,23 @@ def prepare_transactions(raw_frame: pd.DataFrame, original: pd.DataFrame, cfg: R
     zero_ok = src.keep_zero_amounts
     _assign(reasons, ((amount < 0) if zero_ok else (amount <= 0)) | (quantity == 0), "non_positive_amount")
     if src.drop_duplicate_lines:
-        _assign(reasons, original.duplicated(keep="first"), "duplicate_line")
+        _assign(reasons, _duplicated_rows(original), "duplicate_line")
     ledger.record("transactions", reasons)
 
     keep = reasons.isna()
     if not keep.any():
         raise _nothing_kept_error(reasons, ts, cfg)
+    returned = reasons.isin(["cancellation", "return"])
+    returns = pd.DataFrame(
+        {
+            "customer_id": _as_str(customer_id[returned]),
+            "order_id": _as_str(order_id[returned]),
+            "timestamp": ts[returned],
+            "quantity": quantity[returned].abs(),
+            "amount": amount[returned].abs(),
+            "reason": reasons[returned].astype(str),
+        }
+    ).reset_index(drop=True)
     kept = pd.DataFrame(
         {
             "customer_id": customer_id[keep],
@@ -496,38 +571,31 @@ def prepare_transactions(raw_frame: pd.DataFrame, original: pd.DataFrame, cfg: R
             "quantity": quantity[keep],
             "unit_price": unit_price[keep],
             "amount": amount[keep],
-        }
+        },
+        copy=False,
     )
-    product_name = _clean_text(raw_frame["product_name"])[keep] if "product_name" in raw_frame else None
+    del customer_id, order_id, ts, quantity, unit_price, amount  # every row's values: the kept ones are copied
+    # Text is cleaned on the kept rows only (each step works value by value); the columns the
+    # contract does not type stay objects, one per distinct value (see _as_objects).
+    product_name = _text(raw_frame["product_name"][keep]) if "product_name" in raw_frame else None
     if "product_id" in raw_frame:
-        kept["product_id"] = normalize_ids(raw_frame["product_id"])[keep].fillna("unknown")
+        kept["product_id"] = _id_text(raw_frame["product_id"][keep]).fillna("unknown")
     else:
         kept["product_id"] = product_name.fillna("unknown") if product_name is not None else "unknown"
     if product_name is not None:
-        kept["product_name"] = product_name
-    kept["category"] = _clean_text(raw_frame["category"])[keep].fillna("Unknown") if "category" in raw_frame else "All products"
+        kept["product_name"] = _as_objects(product_name)
+    kept["category"] = _text(raw_frame["category"][keep]).fillna("Unknown") if "category" in raw_frame else "All products"
     if "margin" in raw_frame:
-        margin = parse_numbers(raw_frame["margin"], src.decimal)[keep]
+        margin = parse_numbers(raw_frame["margin"][keep], src.decimal)
         bad = margin.notna() & ~_plausible(margin, ABSURD_AMOUNT)
         ledger.note("transactions", "margin not finite or implausibly large: blanked", int(bad.sum()))
         kept["margin"] = margin.mask(bad)
     for col in ("channel", "brand") + CUSTOMER_ATTRIBUTES_ON_TRANSACTIONS:
         if col in raw_frame:
-            kept[col] = _clean_text(raw_frame[col])[keep]
+            kept[col] = _clean_text(raw_frame[col][keep])
     kept = kept.reset_index(drop=True)
     for col in ("customer_id", "order_id", "product_id", "category"):
-        kept[col] = kept[col].astype(str)
-    returned = reasons.isin(["cancellation", "return"])
-    returns = pd.DataFrame(
-        {
-            "customer_id": customer_id[returned].astype(str),
-            "order_id": order_id[returned].astype(str),
-            "timestamp": ts[returned],
-            "quantity": quantity[returned].abs(),
-            "amount": amount[returned].abs(),
-            "reason": reasons[returned].astype(str),
-        }
-    ).reset_index(drop=True)
+        kept[col] = _as_str(kept[col])
     return kept, _set_aside_frame(original, reasons), {"returns": returns}
 
 
@@ -563,17 +631,17 @@ def prepare_customers(raw_frame: pd.DataFrame, original: pd.DataFrame, cfg: RunC
     """Validate the customer table; return (kept, set aside with reasons)."""
     src = cfg.sources["customers"]
     reasons = pd.Series([None] * len(raw_frame), index=raw_frame.index, dtype=object)
-    customer_id = normalize_ids(raw_frame["customer_id"])
+    customer_id = _id_text(raw_frame["customer_id"])
     _assign(reasons, customer_id.isna(), "missing_customer_id")
     _assign(reasons, customer_id.duplicated(keep="first") & customer_id.notna(), "duplicate_customer_id")
     ledger.record("customers", reasons)
     keep = reasons.isna()
-    kept = pd.DataFrame({"customer_id": customer_id[keep].astype(str)})
+    kept = pd.DataFrame({"customer_id": _as_str(customer_id[keep])})
     for col in raw_frame.columns:
         if col == "customer_id":
             continue
         if col in NUMERIC_CUSTOMER_COLUMNS:
-            numbers = parse_numbers(raw_frame[col], src.decimal)[keep]
+            numbers = parse_numbers(raw_frame[col][keep], src.decimal)
             bad = numbers.notna() & ~_plausible(numbers, ABSURD_AMOUNT)
             ledger.note("customers", f"{col}: values not finite or implausibly large blanked", int(bad.sum()))
             kept[col] = numbers.mask(bad)
@@ -581,7 +649,7 @@ def prepare_customers(raw_frame: pd.DataFrame, original: pd.DataFrame, cfg: RunC
             kept[col] = parse_datetimes(raw_frame[col], src.date_format, src.dayfirst)[keep]
             _note_utc_offsets(ledger, "customers", raw_frame[col][keep])
         else:
-            kept[col] = _clean_text(raw_frame[col])[keep]
+            kept[col] = _clean_text(raw_frame[col][keep])
     if "birth_year" in kept and "age" not in kept:
         kept["age"] = float(cfg.as_of.year) - kept["birth_year"]
     if "age" in kept:
@@ -606,11 +674,11 @@ def prepare_survey(raw_frame: pd.DataFrame, original: pd.DataFrame, cfg: RunConf
     items = list(scfg.items) or [c for c in raw_frame.columns if c not in ("customer_id", "response_date")]
     answers = pd.DataFrame({item: parse_numbers(raw_frame[item]) for item in items}, index=raw_frame.index)
     # text answers ("agree", "n/a") are not on the scale either: blank and count them, not as "missing"
-    not_numbers = pd.DataFrame({item: answers[item].isna() & _clean_text(raw_frame[item]).notna() for item in items}, index=raw_frame.index)
+    not_numbers = pd.DataFrame({item: answers[item].isna() & _text(raw_frame[item]).notna() for item in items}, index=raw_frame.index)
     out_of_range = (answers < scfg.likert_min) | (answers > scfg.likert_max) | (answers.notna() & (answers % 1 != 0)) | not_numbers
     answers = answers.mask(out_of_range)
     reasons = pd.Series([None] * len(raw_frame), index=raw_frame.index, dtype=object)
-    customer_id = normalize_ids(raw_frame["customer_id"])
+    customer_id = _id_text(raw_frame["customer_id"])
     _assign(reasons, customer_id.isna(), "missing_customer_id")
     _assign(reasons, answers.isna().all(axis=1), "no_answers")
     _assign(reasons, customer_id.duplicated(keep="first") & customer_id.notna(), "duplicate_response")
@@ -620,7 +688,7 @@ def prepare_survey(raw_frame: pd.DataFrame, original: pd.DataFrame, cfg: RunConf
     ledger.note("survey", "missing answers (partial responses)", int((answers[keep].isna() & ~out_of_range[keep]).sum().sum()))
     for item in scfg.reverse:
         answers[item] = scfg.likert_min + scfg.likert_max - answers[item]
-    kept = pd.concat([pd.DataFrame({"customer_id": customer_id[keep].astype(str)}), answers[keep]], axis=1)
+    kept = pd.concat([pd.DataFrame({"customer_id": _as_str(customer_id[keep])}), answers[keep]], axis=1)
     if "response_date" in raw_frame:
         src = cfg.sources["survey"]
         kept["response_date"] = parse_datetimes(raw_frame["response_date"], src.date_format, src.dayfirst)[keep]
@@ -636,19 +704,19 @@ def prepare_events(raw_frame: pd.DataFrame, original: pd.DataFrame, cfg: RunConf
         )
     src = cfg.sources["events"]
     reasons = pd.Series([None] * len(raw_frame), index=raw_frame.index, dtype=object)
-    customer_id = normalize_ids(raw_frame["customer_id"])
+    customer_id = _id_text(raw_frame["customer_id"])
     ts = parse_datetimes(raw_frame["timestamp"], src.date_format, src.dayfirst)
     _note_utc_offsets(ledger, "events", raw_frame["timestamp"])
-    event_type = _clean_text(raw_frame["event_type"])
+    event_type = _text(raw_frame["event_type"])
     _assign(reasons, customer_id.isna(), "missing_customer_id")
     _time_window_reasons(reasons, ts, raw_frame["timestamp"], cfg)
     _assign(reasons, event_type.isna(), "missing_event_type")
     ledger.record("events", reasons)
     keep = reasons.isna()
-    kept = pd.DataFrame({"customer_id": customer_id[keep].astype(str), "timestamp": ts[keep], "event_type": event_type[keep].astype(str).str.lower()})
+    kept = pd.DataFrame({"customer_id": _as_str(customer_id[keep]), "timestamp": ts[keep], "event_type": _as_str(event_type[keep].astype(str).str.lower())})
     for col in ("product_id", "channel"):
         if col in raw_frame:
-            kept[col] = _clean_text(raw_frame[col])[keep]
+            kept[col] = _clean_text(raw_frame[col][keep])
     return kept.reset_index(drop=True), _set_aside_frame(original, reasons)
 
 
@@ -699,7 +767,7 @@ def _private_table(frame: pd.DataFrame, findings: privacy.PiiFindings | None, cf
 
     Counts go to ``findings`` (None for tables derived from one already counted).
     """
-    out = frame.copy()
+    out = frame.copy(deep=False)  # columns are replaced below, never written into
     for column in privacy.text_columns(out):
         if column in _ID_PREFIXES:
             values, n = privacy.pseudonymise(out[column], cfg.name, _ID_PREFIXES[column])
@@ -750,6 +818,18 @@ _PREPARERS = {
 }
 
 
+def _release_arrow_memory() -> None:
+    """Hand back to the system the memory Arrow's allocator keeps after reading and cleaning a table.
+
+    Reading Parquet and cleaning text free their intermediate Arrow buffers, but the allocator
+    keeps them for its own later use (several hundred MB for millions of order lines), while
+    pandas and NumPy allocate elsewhere.
+    """
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
+
+
 def prepare(raw: dict[str, Any], cfg: RunConfig) -> Prepared:
     """Validate every raw table of a run.
 
@@ -778,6 +858,7 @@ def prepare(raw: dict[str, Any], cfg: RunConfig) -> Prepared:
         findings = privacy.PiiFindings.of_source(table, raw[table].original, raw[table].mapping, cfg.pii_columns)
         frame = _without_pii_columns(raw[table].frame, raw[table].mapping, findings, cfg)
         kept, aside, *derived = _PREPARERS[table](frame, raw[table].original, cfg, ledger)
+        _release_arrow_memory()
         tables[table] = _private_table(kept, findings, cfg)
         set_aside[table] = _private_set_aside(aside, raw[table].mapping, findings, cfg)
         for extra in derived:
@@ -808,7 +889,9 @@ def prepare(raw: dict[str, Any], cfg: RunConfig) -> Prepared:
         if name not in schemas():
             continue
         try:
-            schemas()[name].validate(frame, lazy=True)
+            # inplace: pandera would otherwise validate a deep copy; the shallow one keeps the
+            # schema it attaches off the table (it coerces nothing: coerce is off)
+            schemas()[name].validate(frame.copy(deep=False), lazy=True, inplace=True)
         except SchemaErrors as exc:  # a bug in the preparers, not in the user's data
             raise AssertionError(f"validated {name} table breaks its schema: {exc.failure_cases.head()}") from exc
     return Prepared(tables=tables, set_aside=set_aside, ledger=ledger, mappings={t: r.mapping for t, r in raw.items()}, pii=pii)
