@@ -856,7 +856,8 @@ def read_source(cfg: RunConfig, table: str) -> RawTable:
             f"{cfg.resolve_path(table)}: {len(files)} file(s) with a header but no data rows (config key "
             f"sources.{table}.path in {cfg.display_path()}). Point it at files that hold the {table} rows."
         )
-    frame = pd.DataFrame({contract: original[user] for contract, user in mapping.items()})
+    # the contract-named frame shares the original's columns (copy-on-write: neither can change the other)
+    frame = pd.DataFrame({contract: original[user] for contract, user in mapping.items()}, copy=False)
     if cfg.sources[table].customer_id_from == "row_number":
         prefix = "response-" if table == "survey" else "row-"
         frame.insert(0, "customer_id", [f"{prefix}{n}" for n in range(1, len(frame) + 1)])

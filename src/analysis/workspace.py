@@ -39,12 +39,13 @@ def prepare_run(cfg: RunConfig, folder: io.RunFolder) -> contract.Prepared:
     """Read, validate and write a run's tables, set-aside rows and ledger."""
     raw = read_raw(cfg)
     prepared = contract.prepare(raw, cfg)
+    inputs = {table: r.files for table, r in raw.items()}
+    unmapped = {table: r.unmapped for table, r in raw.items()}
+    del raw  # the raw tables (as large as the validated ones) are not needed to write those
     for table, frame in prepared.tables.items():
         folder.write_table(table, frame)
     for table, frame in prepared.set_aside.items():
         folder.write_set_aside(table, frame)
-    inputs = {table: r.files for table, r in raw.items()}
-    unmapped = {table: r.unmapped for table, r in raw.items()}
     folder.write_fact("inputs", {"files": inputs, "mappings": prepared.mappings, "unmapped_columns": unmapped})
     # the ledger file marks the tables as complete; it is written last
     folder.write_ledger(prepared.ledger.to_dict())
