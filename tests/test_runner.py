@@ -19,7 +19,7 @@ import pytest
 import yaml
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from analysis import runner
+from analysis import cli, runner
 from analysis.config import ConfigError, load_config, notebook_parameters
 
 from .conftest import SAMPLE_CONFIG
@@ -219,14 +219,33 @@ def _cli(*args, timeout=120):
         ("..", "reserved for the runner's own folders"),
     ],
 )
-def test_bad_run_ids_are_refused_in_one_sentence_and_latest_survives(tmp_path, tiny_config, run_id, reason):
+def test_bad_run_ids_are_refused_in_one_sentence_and_latest_survives(tmp_path, tiny_config, run_id, reason, capsys):
+    """Through the CLI's entry point in this process (``analysis run`` calls the same ``main``); the
+    next test makes one refusal through a real ``analysis run`` process."""
+    reports = _reports_with_latest(tmp_path)
+    code = cli.main(["run", "--config", str(tiny_config), "--run-id", run_id, "--only", "00_data_prep", "--reports-dir", str(reports)])
+    out = capsys.readouterr()
+    assert code == 2, out.out + out.err
+    _assert_refused_in_one_sentence(out.err, reason, reports)
+
+
+def test_a_bad_run_id_is_refused_by_the_real_command_in_one_sentence(tmp_path, tiny_config):
+    reports = _reports_with_latest(tmp_path)
+    proc = _cli("run", "--config", str(tiny_config), "--run-id", "a\tb", "--only", "00_data_prep", "--reports-dir", str(reports))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    _assert_refused_in_one_sentence(proc.stderr, "contains a control character", reports)
+
+
+def _reports_with_latest(tmp_path: Path) -> Path:
     reports = tmp_path / "reports"
     (reports / "good").mkdir(parents=True)
     (reports / "latest").symlink_to("good", target_is_directory=True)
-    proc = _cli("run", "--config", str(tiny_config), "--run-id", run_id, "--only", "00_data_prep", "--reports-dir", str(reports))
-    assert proc.returncode == 2, proc.stdout + proc.stderr
-    assert proc.stderr.startswith("error: --run-id ") and reason in proc.stderr, proc.stderr
-    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    return reports
+
+
+def _assert_refused_in_one_sentence(stderr: str, reason: str, reports: Path) -> None:
+    assert stderr.startswith("error: --run-id ") and reason in stderr, stderr
+    assert stderr.count("\n") == 1 and "Traceback" not in stderr
     assert os.readlink(reports / "latest") == "good"
     assert sorted(p.name for p in reports.iterdir()) == ["good", "latest"], "nothing created, no temporary link left"
 
