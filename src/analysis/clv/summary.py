@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 
 __all__ = ["PERIODS_PER_MONTH", "TimeUnit", "rfm_summary"]
@@ -114,7 +115,7 @@ def rfm_summary(
     0            1          1      2.0  4.0            20.0
     1            2          0      0.0  3.0             0.0
     """
-    occasions, value_col = _purchase_occasions(
+    frame, value_col = _purchase_occasions(
         transactions,
         customer_id_col=customer_id_col,
         datetime_col=datetime_col,
@@ -122,61 +123,86 @@ def rfm_summary(
         aggregate_by=aggregate_by,
     )
     unit = _unit_timedelta(time_unit)
-    observation_end = _as_timestamp(observation_period_end, occasions["occasion"], "observation_period_end")
+    times = transactions[datetime_col]  # period ends are read in the data's own time zone
+    observation_end = _as_timestamp(observation_period_end, times, "observation_period_end")
     if calibration_period_end is None:
         calibration_end = observation_end
     else:
-        calibration_end = _as_timestamp(
-            calibration_period_end, occasions["occasion"], "calibration_period_end"
-        )
+        calibration_end = _as_timestamp(calibration_period_end, times, "calibration_period_end")
         if calibration_end >= observation_end:
             raise ValueError(
                 f"calibration_period_end ({calibration_end.date()}) must be before "
                 f"observation_period_end ({observation_end.date()}). Move the calibration end earlier "
                 "or pass calibration_period_end=None for a summary without holdout."
             )
-
-    occasions = occasions.loc[occasions["occasion"] <= observation_end]
-    in_calibration = occasions["occasion"] <= calibration_end
-    calibration = occasions.loc[in_calibration]
-    if calibration.empty:
+    if frame.empty or frame["occasion"].min() > _naive(calibration_end):
         raise ValueError(
             f"transactions: no purchase on or before {calibration_end.date()} in column "
             f"'{datetime_col}'. Check the period ends against the data range."
         )
-
-    # Occasions are sorted by customer then time, so cumcount()==0 marks the first one.
-    is_first = calibration.groupby("customer_id", sort=False).cumcount().eq(0)
-    by_customer = calibration.groupby("customer_id", sort=True)["occasion"]
-    first = by_customer.min()
-    last = by_customer.max()
-    summary = pd.DataFrame(
-        {
-            "customer_id": first.index,
-            "frequency": (by_customer.size() - 1).to_numpy(dtype="int64"),
-            "recency": ((last - first) / unit).to_numpy(dtype="float64"),
-            "T": ((calibration_end - first) / unit).to_numpy(dtype="float64"),
-        }
-    )
-    if value_col is not None:
-        repeat_value = calibration.loc[~is_first].groupby("customer_id", sort=True)[value_col].mean()
-        summary["monetary_value"] = repeat_value.reindex(first.index, fill_value=0.0).to_numpy(
-            dtype="float64"
-        )
-
+    summary = _summary_sql(frame, value_col, _naive(observation_end), _naive(calibration_end), unit,
+                           holdout=calibration_period_end is not None)
+    summary["customer_id"] = summary["customer_id"].astype(transactions[customer_id_col].dtype)
     if calibration_period_end is not None:
-        holdout = occasions.loc[~in_calibration]
-        holdout = holdout.loc[holdout["customer_id"].isin(first.index)]
-        by_holdout = holdout.groupby("customer_id", sort=True)
-        summary["frequency_holdout"] = (
-            by_holdout.size().reindex(first.index, fill_value=0).to_numpy(dtype="int64")
-        )
-        if value_col is not None:
-            summary["monetary_value_holdout"] = (
-                by_holdout[value_col].mean().reindex(first.index, fill_value=0.0).to_numpy(dtype="float64")
-            )
         summary["duration_holdout"] = float((observation_end - calibration_end) / unit)
     return summary
+
+
+#: The summary in one query (DuckDB, every core): purchase occasions (one per customer and day, or per
+#: order line without aggregation), numbered per customer in time order within the calibration and the
+#: holdout period, then per customer the calibration counts and times and the holdout counts. Values
+#: are summed as exact decimals (millionths), so the result does not depend on how DuckDB splits the
+#: work between threads.
+_SUMMARY_SQL = """
+WITH occasions AS (
+    SELECT customer_id, occasion{per_line}, {value_sum} AS value
+    FROM order_lines WHERE occasion <= $observation_end GROUP BY customer_id, occasion{per_line}
+), numbered AS (
+    SELECT *, occasion <= $calibration_end AS calibration,
+           row_number() OVER (PARTITION BY customer_id, occasion <= $calibration_end ORDER BY occasion{per_line}) AS k
+    FROM occasions
+)
+SELECT customer_id,
+       count(*) FILTER (WHERE calibration) - 1 AS frequency,
+       CAST(epoch_ns(max(occasion) FILTER (WHERE calibration)) - epoch_ns(min(occasion) FILTER (WHERE calibration))
+            AS DOUBLE) / $unit_ns AS recency,
+       CAST(epoch_ns($calibration_end) - epoch_ns(min(occasion) FILTER (WHERE calibration)) AS DOUBLE) / $unit_ns AS "T"
+       {value_columns}
+FROM numbered
+GROUP BY customer_id
+HAVING bool_or(calibration)
+ORDER BY customer_id
+"""
+
+
+def _summary_sql(frame: pd.DataFrame, value_col: str | None, observation_end: pd.Timestamp,
+                 calibration_end: pd.Timestamp, unit: pd.Timedelta, *, holdout: bool) -> pd.DataFrame:
+    from ..engines import DuckDBEngine
+
+    columns = []
+    if value_col is not None:
+        columns.append("coalesce(avg(value) FILTER (WHERE calibration AND k > 1), 0)::DOUBLE AS monetary_value")
+    if holdout:
+        columns.append("count(*) FILTER (WHERE NOT calibration) AS frequency_holdout")
+        if value_col is not None:
+            columns.append("coalesce(avg(value) FILTER (WHERE NOT calibration), 0)::DOUBLE AS monetary_value_holdout")
+    sql = _SUMMARY_SQL.format(value_sum="sum(CAST(value AS DECIMAL(38, 6)))" if value_col else "0",
+                              per_line=", line" if "line" in frame else "",
+                              value_columns="".join(f",\n       {c}" for c in columns))
+    with DuckDBEngine() as engine:
+        engine.register("order_lines", frame)
+        out = engine.con_.execute(sql, {"observation_end": observation_end.to_datetime64(),
+                                        "calibration_end": calibration_end.to_datetime64(),
+                                        "unit_ns": float(unit.value)}).df()
+    out["frequency"] = out["frequency"].astype("int64")
+    if holdout:
+        out["frequency_holdout"] = out["frequency_holdout"].astype("int64")
+    return out
+
+
+def _naive(stamp: pd.Timestamp) -> pd.Timestamp:
+    """A period end as the naive UTC time the occasions are compared in."""
+    return stamp.tz_convert(None) if stamp.tzinfo is not None else stamp
 
 
 def _purchase_occasions(
@@ -187,7 +213,7 @@ def _purchase_occasions(
     monetary_value_col: str | None,
     aggregate_by: str | None,
 ) -> tuple[pd.DataFrame, str | None]:
-    """Aggregate transactions to one row per customer and purchase occasion."""
+    """The columns the summary needs: customer, purchase occasion (the time floored to ``aggregate_by``), value."""
     required = [customer_id_col, datetime_col] + ([monetary_value_col] if monetary_value_col else [])
     missing = [col for col in required if col not in transactions.columns]
     if missing:
@@ -209,25 +235,19 @@ def _purchase_occasions(
         )
 
     occasion = timestamps if aggregate_by is None else timestamps.dt.floor(aggregate_by)
-    frame = pd.DataFrame(
+    frame = pd.DataFrame(  # the columns themselves (no copy into Python objects): DuckDB reads them as they are
         {
             "customer_id": transactions[customer_id_col].reset_index(drop=True),
-            "occasion": occasion.reset_index(drop=True),
+            "occasion": (occasion if occasion.dt.tz is None else occasion.dt.tz_convert(None)).reset_index(drop=True),
         }
     )
     value_col = None
     if monetary_value_col is not None:
         value_col = "value"
         frame[value_col] = pd.to_numeric(transactions[monetary_value_col]).to_numpy(dtype="float64")
-    if aggregate_by is None:
-        occasions = frame.sort_values(["customer_id", "occasion"], kind="stable")
-    else:
-        keys = ["customer_id", "occasion"]
-        if value_col is None:
-            occasions = frame.drop_duplicates(keys).sort_values(keys)
-        else:
-            occasions = frame.groupby(keys, sort=True, as_index=False)[value_col].sum()
-    return occasions.reset_index(drop=True), value_col
+    if aggregate_by is None:  # every order line its own occasion, in the order of the lines
+        frame["line"] = np.arange(len(frame))
+    return frame, value_col
 
 
 def _as_timestamp(value: str | pd.Timestamp, reference: pd.Series, name: str) -> pd.Timestamp:
