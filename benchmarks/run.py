@@ -165,7 +165,7 @@ def _analysis_run(size: str) -> Callable[[], Any]:
         reports = Path(tempfile.mkdtemp(prefix="bench-run-"))
         try:
             proc = subprocess.run([sys.executable, "-m", "analysis", "run", "--config", str(datasets.folder(size) / "config.yaml"),
-                                   "--run-id", f"bench-{size}", "--reports-dir", str(reports)],
+                                   "--run-id", f"bench-{size}", "--reports-dir", str(reports), "--no-html"],
                                   check=False, capture_output=True, text=True)
             if proc.returncode:
                 raise RuntimeError(f"analysis run failed ({proc.returncode}): {proc.stderr[-2000:]}")
@@ -259,19 +259,18 @@ PLAN: list[tuple[str, tuple[str, ...], int]] = (
     + [("core.tutorial", ("S", "M"), 3)]
     + [(t, ("S", "M", "L"), 3) for t in ("rfm", "recommendations")]
     + [(t, ("S", "M", "L"), 1) for t in ("behavioral", "demographic", "geographic", "psychographic")]
-    + [("clv", ("S", "M"), 1), ("end_to_end", ("S", "M"), 1), ("analysis_run", ("M",), 1)]
+    + [("clv", ("S", "M", "L"), 1), ("end_to_end", ("S", "M", "L"), 1), ("analysis_run", ("M",), 1)]
 )
 SKIPPED = {
-    ("prep", "L"): "stopped: the data contract (pandas + pandera) had reached 17 GB RSS after 4 minutes at L (3.9 GB "
-                   "at M); L's tables were prepared by the same rules in DuckDB SQL instead (prep_sql)",
+    ("prep", "L"): "stopped: the data contract (pandas + pandera) needs more memory than this machine can give one "
+                   "process at L: after the copies were removed (M: 3.9 GB -> 2.2 GB), a 12 GB watchdog still stopped it "
+                   "after 34 s, holding the 37M-line sources (about 9 GB in pandas); L's tables were prepared by the same "
+                   "rules in DuckDB SQL instead (prep_sql)",
     ("features.pandas", "L"): "extrapolated from S and M: at M its peak RSS is 1.7 GB, so L would need about 17 GB, "
                               "more than this shared 24 GB machine can spare",
-    ("clv", "L"): "not run: at M the CLV step took 298 s of CPU (21 minutes on the busy machine), 96 % of it in the "
-                  "Pareto/NBD likelihood per customer (see NOTES.md); at L that is hours",
-    ("end_to_end", "L"): "not run: it includes the CLV step (see clv at L)",
     ("core.tutorial", "L"): "extrapolated from S and M (one Python call per customer and column)",
-    ("analysis_run", "L"): "not run: the notebooks load the full transaction table into pandas several times over "
-                           "(see RESULTS.md notes); at 37M lines that needs more memory and time than this 2-core machine has",
+    ("analysis_run", "L"): "not run: its first notebook, the data contract (pandas + pandera), needs more than 12 GB at L "
+                           "just to hold the sources (see NOTES.md)",
 }
 
 
@@ -532,7 +531,7 @@ def render(results: dict[str, Any]) -> str:
         ("clv", "CLV: BG/NBD-family fits, holdout, Gamma-Gamma, scoring"),
         ("recommendations", "recommendations (co-purchase, top 200 clients)"),
         ("end_to_end", "**end to end**: features, RFM, behavioral, k-prototypes, CLV, recommendations"),
-        ("analysis_run", "`analysis run` (all notebooks, HTML included)"),
+        ("analysis_run", "`analysis run --no-html` (all notebooks: data contract, every page's computations, exports; no HTML)"),
         ("idle", "Python + pandas + DuckDB imported, nothing run"),
     ])
     skipped = [(t, s, e["skipped"]) for t, by in results["tasks"].items() for s, e in by.items() if "skipped" in e]
