@@ -1,12 +1,27 @@
-"""Shared fixtures: project paths, the public data root, small configs written on the fly."""
+"""Shared fixtures: project paths, the public data root, small configs written on the fly, and the
+runs that several test modules read (executed once per session).
+
+A full run takes minutes, so the runs that more than one module reads are executed once, as
+session fixtures (:func:`sample_run`, :func:`hostile_runs`, :func:`online_retail_run`), and read,
+never changed, by the tests: a test that must change a run copies it first (``shutil.copytree``).
+They start in the background as soon as the session starts, one after another in the order the
+tests need them, and the modules that read them run last (:func:`pytest_collection_modifyitems`),
+so the rest of the suite runs on the other core meanwhile instead of waiting.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import textwrap
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -43,19 +58,171 @@ def write_config(tmp_path):
     return _write
 
 
+# ------------------------------------------------------------------------------------------
+# Runs shared by several modules: executed once, in the background, read by every module
+# ------------------------------------------------------------------------------------------
+
+RUN_TIMEOUT = 2400  # seconds for one shared run; the Online Retail run is the longest
+
+
+class _Processes:
+    """The shared runs' processes, each in its own process group (the run, its workers and its kernels),
+    so that a session that ends before a run does (``-x``, Ctrl-C, a failure) can end the whole run."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._started: list[subprocess.Popen] = []
+
+    def start(self, args: list[str]) -> subprocess.Popen:
+        # a little below the tests' own priority: timed tests (``analysis check`` in under 5 s) keep their core
+        nice = ["nice", "-n", "5"] if shutil.which("nice") else []
+        proc = subprocess.Popen([*nice, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        with self._lock:
+            self._started.append(proc)
+        return proc
+
+    def end_all(self) -> None:
+        with self._lock:
+            running = [p for p in self._started if p.poll() is None]
+        for proc in running:
+            _kill_group(proc)
+            proc.wait()  # its output is read by the thread that waits for it
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+_PROCESSES = _Processes()
+
+
+def _finish(proc: subprocess.Popen, timeout: float = RUN_TIMEOUT) -> subprocess.CompletedProcess:
+    """Wait for ``proc``; past ``timeout`` end its whole process group and return what it printed."""
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        out, err = proc.communicate()
+        err += f"\n(killed by the test session after {timeout} s)"
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def _analysis_run(config: Path, run_id: str, reports: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "analysis", "run", "--config", str(config), "--run-id", run_id, "--reports-dir", str(reports), *extra]
+
+
+def _execute_sample_run(folder: Path) -> tuple[subprocess.CompletedProcess, Path]:
+    reports = folder / "reports"
+    return _finish(_PROCESSES.start(_analysis_run(SAMPLE_CONFIG, "ci-sample", reports))), reports
+
+
+def _execute_online_retail_run(folder: Path) -> tuple[subprocess.CompletedProcess, Path]:
+    reports = folder / "reports"
+    return _finish(_PROCESSES.start(_analysis_run(PROJECT_ROOT / "config" / "online_retail.yaml", "retail", reports))), reports
+
+
+def _prepare_hostile_runs(folder: Path) -> Path:
+    return _hostile_sample(folder / "data")
+
+
+def _execute_hostile_runs(folder: Path, config_path: Path) -> tuple[Path, Path, dict[str, subprocess.CompletedProcess]]:
+    reports = folder / "reports"
+    procs = {run_id: _PROCESSES.start(_analysis_run(config_path, run_id, reports, "--jobs", jobs))
+             for run_id, jobs in (("hostile-a", "1"), ("hostile-b", "2"))}
+    return config_path, reports, {run_id: _finish(proc) for run_id, proc in procs.items()}
+
+
+#: fixture name -> (what readies its inputs in a fresh folder, in the test process's own thread, or None;
+#: what executes it there, in the background; the public data set it needs, or None)
+SHARED_RUNS: dict[str, tuple[Callable[[Path], Any] | None, Callable[..., Any], tuple[str, ...] | None]] = {
+    "sample_run": (None, _execute_sample_run, None),
+    "hostile_runs": (_prepare_hostile_runs, _execute_hostile_runs, None),
+    "online_retail_run": (None, _execute_online_retail_run, ("online_retail",)),
+}
+
+
+def _shared_runs_needed(items: list[pytest.Item]) -> list[str]:
+    """The shared runs these tests read, in the order the first of them needs each."""
+    needed: list[str] = []
+    for item in items:
+        for name in getattr(item, "fixturenames", ()):
+            if name in SHARED_RUNS and name not in needed:
+                needed.append(name)
+    return needed
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """Modules that read a shared run go last (in their usual order, each module whole, so its own
+    module fixtures are set up once): the runs execute in the background while the others run."""
+    readers = {item.nodeid.split("::")[0] for item in items if _shared_runs_needed([item])}
+    items[:] = [i for i in items if i.nodeid.split("::")[0] not in readers] + [i for i in items if i.nodeid.split("::")[0] in readers]
+
+
+class _SharedRuns:
+    """The shared runs of one session: started one after another in a background thread."""
+
+    def __init__(self, tmp_path_factory: pytest.TempPathFactory) -> None:
+        self._tmp = tmp_path_factory
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shared-run")
+        self._futures: dict[str, Future] = {}
+
+    def start(self, name: str) -> None:
+        if name in self._futures:
+            return
+        prepare, execute, data = SHARED_RUNS[name]
+        if data is not None and not SHARED_DATA.joinpath(*data).exists():
+            return  # the fixture skips its tests
+        # folders and inputs are made here, not in the background thread, which only waits for processes
+        folder = self._tmp.mktemp(name.replace("_", "-"))
+        inputs = () if prepare is None else (prepare(folder),)
+        self._futures[name] = self._pool.submit(execute, folder, *inputs)
+
+    def result(self, name: str) -> Any:
+        self.start(name)
+        return self._futures[name].result()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        _PROCESSES.end_all()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_runs(request, tmp_path_factory):
+    """Start the shared runs this session's tests read, in the background, before the first test."""
+    runs = _SharedRuns(tmp_path_factory)
+    for name in _shared_runs_needed(request.session.items):
+        runs.start(name)
+    yield runs
+    runs.close()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """An interrupted session (Ctrl-C) does not leave a shared run behind."""
+    _PROCESSES.end_all()
+
+
 @pytest.fixture(scope="session")
-def sample_run(tmp_path_factory):
+def sample_run(shared_runs):
     """One full run of every notebook on the bundled sample, through the real CLI.
 
-    Shared by the notebook, browser and safety tests: a full run takes minutes, so it runs once.
+    Read by the notebook, page, browser, PDF, persona, recommendation and safety tests.
     Returns the finished process and the reports folder (the run is ``<reports>/ci-sample``).
     """
-    reports = tmp_path_factory.mktemp("reports")
-    proc = subprocess.run(
-        [sys.executable, "-m", "analysis", "run", "--config", str(SAMPLE_CONFIG), "--run-id", "ci-sample", "--reports-dir", str(reports)],
-        check=False, capture_output=True, text=True, timeout=1800,
-    )
-    return proc, reports
+    return shared_runs.result("sample_run")
+
+
+@pytest.fixture(scope="session")
+def online_retail_run(shared_runs):
+    """One full run of every notebook on UCI Online Retail (public data: skipped without it), through the
+    real CLI. Read by the page scan and the end-to-end check of the ledger and the value model.
+    Returns the finished process and the reports folder (the run is ``<reports>/retail``).
+    """
+    shared_path("online_retail")
+    return shared_runs.result("online_retail_run")
 
 
 # Strings a hostile or careless data export can carry; they must show as text in every page.
@@ -93,7 +260,7 @@ def _hostile_sample(folder: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def hostile_runs(tmp_path_factory):
+def hostile_runs(shared_runs):
     """Two full runs of one config started at once (run ids ``hostile-a``, ``hostile-b``):
     ``hostile-a`` runs its notebooks one after another (``--jobs 1``), ``hostile-b`` side by side.
 
@@ -101,23 +268,4 @@ def hostile_runs(tmp_path_factory):
     Used for determinism (same config and seed: byte-identical exports), concurrency (two runs
     at once do not corrupt each other) and HTML safety. Returns (config, reports, {run_id: proc}).
     """
-    folder = tmp_path_factory.mktemp("hostile")
-    config_path = _hostile_sample(folder / "data")
-    reports = folder / "reports"
-    procs = {
-        run_id: subprocess.Popen(
-            [sys.executable, "-m", "analysis", "run", "--config", str(config_path), "--run-id", run_id, "--reports-dir", str(reports),
-             "--jobs", jobs],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
-        for run_id, jobs in (("hostile-a", "1"), ("hostile-b", "2"))
-    }
-    done = {}
-    for run_id, proc in procs.items():
-        try:
-            out, err = proc.communicate(timeout=1800)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, err = proc.communicate()
-        done[run_id] = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
-    return config_path, reports, done
+    return shared_runs.result("hostile_runs")

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import html as html_lib
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -16,7 +14,7 @@ import pytest
 
 from analysis import tables
 
-from .conftest import PROJECT_ROOT, shared_path
+from .conftest import PROJECT_ROOT
 
 _HEADER = re.compile(r"<th\b[^>]*>(.*?)</th>", re.DOTALL)
 _CELL = re.compile(r"<td\b[^>]*>(.*?)</td>", re.DOTALL)
@@ -99,12 +97,9 @@ def test_index_opens_with_small_charts(sample_run):
 
 @pytest.mark.slow
 @pytest.mark.shared_data
-def test_online_retail_pages_read_like_reports(tmp_path):
-    shared_path("online_retail")
-    cmd = [sys.executable, "-m", "analysis", "run", "--config", str(PROJECT_ROOT / "config" / "online_retail.yaml"),
-           "--run-id", "retail-pages", "--reports-dir", str(tmp_path)]
-    proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=2400)
-    run_dir = tmp_path / "retail-pages"
+def test_online_retail_pages_read_like_reports(online_retail_run):
+    proc, reports = online_retail_run
+    run_dir = reports / "retail"
     assert run_dir.exists(), proc.stdout[-3000:] + proc.stderr[-3000:]
-    problems = {p.name: page_problems(p, (str(PROJECT_ROOT), str(tmp_path))) for p in sorted(run_dir.glob("*.html"))}
+    problems = {p.name: page_problems(p, (str(PROJECT_ROOT), str(reports))) for p in sorted(run_dir.glob("*.html"))}
     assert not {k: v for k, v in problems.items() if v}, problems
