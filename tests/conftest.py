@@ -1,12 +1,13 @@
 """Shared fixtures: project paths, the public data root, small configs written on the fly, and the
-runs that several test modules read (executed once per session).
+runs the tests read, executed in the background.
 
-A full run takes minutes, so the runs that more than one module reads are executed once, as
-session fixtures (:func:`sample_run`, :func:`hostile_runs`, :func:`online_retail_run`), and read,
-never changed, by the tests: a test that must change a run copies it first (``shutil.copytree``).
-They start in the background as soon as the session starts, one after another in the order the
-tests need them, and the modules that read them run last (:func:`pytest_collection_modifyitems`),
-so the rest of the suite runs on the other core meanwhile instead of waiting.
+A full run takes minutes, so the runs that more than one module reads are executed once per
+session (:func:`sample_run`, :func:`hostile_runs`, :func:`online_retail_run`) and read, never
+changed, by the tests: a test that must change a run copies it first (``shutil.copytree``).
+These and the modules' own run fixtures (registered with :func:`background_run`) start in the
+background as soon as the session starts, one after another in the order the tests need them,
+and the modules that read them run last (:func:`pytest_collection_modifyitems`), so the rest of
+the suite runs on the other core meanwhile instead of waiting.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 import yaml
@@ -59,30 +60,35 @@ def write_config(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------
-# Runs shared by several modules: executed once, in the background, read by every module
+# Runs executed in the background: the shared ones below, and the modules' own run fixtures
 # ------------------------------------------------------------------------------------------
 
-RUN_TIMEOUT = 2400  # seconds for one shared run; the Online Retail run is the longest
+RUN_TIMEOUT = 2400  # seconds for one run; the full Online Retail run is the longest
 
 
 class _Processes:
-    """The shared runs' processes, each in its own process group (the run, its workers and its kernels),
-    so that a session that ends before a run does (``-x``, Ctrl-C, a failure) can end the whole run."""
+    """The background runs' processes, each in its own process group (the run, its workers and its
+    kernels), so that a session that ends before a run does (``-x``, Ctrl-C, a failure) ends the whole run."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._started: list[subprocess.Popen] = []
+        self._ended = False
 
     def start(self, args: list[str]) -> subprocess.Popen:
         # a little below the tests' own priority: timed tests (``analysis check`` in under 5 s) keep their core
         nice = ["nice", "-n", "5"] if shutil.which("nice") else []
-        proc = subprocess.Popen([*nice, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
         with self._lock:
+            if self._ended:
+                raise RuntimeError("the test session has ended: no further run starts")
+            proc = subprocess.Popen([*nice, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
             self._started.append(proc)
         return proc
 
     def end_all(self) -> None:
+        """End every run still going, and start no other."""
         with self._lock:
+            self._ended = True
             running = [p for p in self._started if p.poll() is None]
         for proc in running:
             _kill_group(proc)
@@ -99,7 +105,12 @@ def _kill_group(proc: subprocess.Popen) -> None:
 _PROCESSES = _Processes()
 
 
-def _finish(proc: subprocess.Popen, timeout: float = RUN_TIMEOUT) -> subprocess.CompletedProcess:
+def start_process(args: list[str]) -> subprocess.Popen:
+    """Start ``args`` (an ``analysis`` command) for a background run: output captured, ended with the session."""
+    return _PROCESSES.start(args)
+
+
+def finish_process(proc: subprocess.Popen, timeout: float = RUN_TIMEOUT) -> subprocess.CompletedProcess:
     """Wait for ``proc``; past ``timeout`` end its whole process group and return what it printed."""
     try:
         out, err = proc.communicate(timeout=timeout)
@@ -110,78 +121,89 @@ def _finish(proc: subprocess.Popen, timeout: float = RUN_TIMEOUT) -> subprocess.
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
+def analysis_command(*args: str) -> list[str]:
+    """``analysis <args>`` with this interpreter."""
+    return [sys.executable, "-m", "analysis", *args]
+
+
+def analysis(*args: str, timeout: float = RUN_TIMEOUT) -> subprocess.CompletedProcess:
+    """``analysis <args>`` for a background run: started with :func:`start_process`, waited for."""
+    return finish_process(start_process(analysis_command(*args)), timeout=timeout)
+
+
 def _analysis_run(config: Path, run_id: str, reports: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "analysis", "run", "--config", str(config), "--run-id", run_id, "--reports-dir", str(reports), *extra]
+    return analysis_command("run", "--config", str(config), "--run-id", run_id, "--reports-dir", str(reports), *extra)
 
 
-def _execute_sample_run(folder: Path) -> tuple[subprocess.CompletedProcess, Path]:
-    reports = folder / "reports"
-    return _finish(_PROCESSES.start(_analysis_run(SAMPLE_CONFIG, "ci-sample", reports))), reports
+class _RunSpec(NamedTuple):
+    prepare: Callable[[Path], Any] | None
+    execute: Callable[..., Any]
+    data: tuple[str, ...] | None
 
 
-def _execute_online_retail_run(folder: Path) -> tuple[subprocess.CompletedProcess, Path]:
-    reports = folder / "reports"
-    return _finish(_PROCESSES.start(_analysis_run(PROJECT_ROOT / "config" / "online_retail.yaml", "retail", reports))), reports
+#: fixture name -> how the session executes that fixture's run in the background
+BACKGROUND_RUNS: dict[str, _RunSpec] = {}
 
 
-def _prepare_hostile_runs(folder: Path) -> Path:
-    return _hostile_sample(folder / "data")
+def background_run(name: str, execute: Callable[..., Any], *, prepare: Callable[[Path], Any] | None = None,
+                   data: tuple[str, ...] | None = None) -> None:
+    """Have the session execute the run of the fixture ``name`` in the background.
+
+    ``prepare(folder)``, if given, writes the run's inputs into a fresh ``folder`` in the test
+    process's own thread; ``execute(folder[, prepared])`` then starts and waits for the run's
+    processes (:func:`start_process`, :func:`finish_process`) in the background thread, and what it
+    returns (or raises) is what ``background_runs.result(name)`` returns (or raises) to the fixture.
+    ``data``: the public data set the run needs (without it, nothing starts and the fixture skips).
+    Call at module level, so the session knows the run before its first test.
+    """
+    known = BACKGROUND_RUNS.get(name)
+    if known is not None and known.execute.__qualname__ != execute.__qualname__:
+        raise ValueError(f"background run {name!r} is registered twice ({known.execute.__qualname__}, {execute.__qualname__})")
+    BACKGROUND_RUNS[name] = _RunSpec(prepare, execute, data)
 
 
-def _execute_hostile_runs(folder: Path, config_path: Path) -> tuple[Path, Path, dict[str, subprocess.CompletedProcess]]:
-    reports = folder / "reports"
-    procs = {run_id: _PROCESSES.start(_analysis_run(config_path, run_id, reports, "--jobs", jobs))
-             for run_id, jobs in (("hostile-a", "1"), ("hostile-b", "2"))}
-    return config_path, reports, {run_id: _finish(proc) for run_id, proc in procs.items()}
-
-
-#: fixture name -> (what readies its inputs in a fresh folder, in the test process's own thread, or None;
-#: what executes it there, in the background; the public data set it needs, or None)
-SHARED_RUNS: dict[str, tuple[Callable[[Path], Any] | None, Callable[..., Any], tuple[str, ...] | None]] = {
-    "sample_run": (None, _execute_sample_run, None),
-    "hostile_runs": (_prepare_hostile_runs, _execute_hostile_runs, None),
-    "online_retail_run": (None, _execute_online_retail_run, ("online_retail",)),
-}
-
-
-def _shared_runs_needed(items: list[pytest.Item]) -> list[str]:
-    """The shared runs these tests read, in the order the first of them needs each."""
+def _runs_needed(items: list[pytest.Item]) -> list[str]:
+    """The background runs these tests read, in the order the first of them needs each."""
     needed: list[str] = []
     for item in items:
         for name in getattr(item, "fixturenames", ()):
-            if name in SHARED_RUNS and name not in needed:
+            if name in BACKGROUND_RUNS and name not in needed:
                 needed.append(name)
     return needed
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
-    """Modules that read a shared run go last (in their usual order, each module whole, so its own
-    module fixtures are set up once): the runs execute in the background while the others run."""
-    readers = {item.nodeid.split("::")[0] for item in items if _shared_runs_needed([item])}
+    """Modules that read a background run go last (in their usual order, each module whole, so its
+    module fixtures are set up once): the runs execute while the other modules' tests run."""
+    readers = {item.nodeid.split("::")[0] for item in items if _runs_needed([item])}
     items[:] = [i for i in items if i.nodeid.split("::")[0] not in readers] + [i for i in items if i.nodeid.split("::")[0] in readers]
 
 
-class _SharedRuns:
-    """The shared runs of one session: started one after another in a background thread."""
+class _BackgroundRuns:
+    """The background runs of one session, executed one after another in one background thread."""
 
     def __init__(self, tmp_path_factory: pytest.TempPathFactory) -> None:
         self._tmp = tmp_path_factory
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shared-run")
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="background-run")
         self._futures: dict[str, Future] = {}
 
     def start(self, name: str) -> None:
         if name in self._futures:
             return
-        prepare, execute, data = SHARED_RUNS[name]
-        if data is not None and not SHARED_DATA.joinpath(*data).exists():
+        spec = BACKGROUND_RUNS[name]
+        if spec.data is not None and not SHARED_DATA.joinpath(*spec.data).exists():
             return  # the fixture skips its tests
         # folders and inputs are made here, not in the background thread, which only waits for processes
         folder = self._tmp.mktemp(name.replace("_", "-"))
-        inputs = () if prepare is None else (prepare(folder),)
-        self._futures[name] = self._pool.submit(execute, folder, *inputs)
+        prepared = () if spec.prepare is None else (spec.prepare(folder),)
+        self._futures[name] = self._pool.submit(spec.execute, folder, *prepared)
 
     def result(self, name: str) -> Any:
+        """What the run of fixture ``name`` returned, once it has finished (started now if it was not)."""
+        spec = BACKGROUND_RUNS[name]
+        if spec.data is not None:
+            shared_path(*spec.data)
         self.start(name)
         return self._futures[name].result()
 
@@ -190,39 +212,73 @@ class _SharedRuns:
         _PROCESSES.end_all()
 
 
+_SESSION_RUNS: list[_BackgroundRuns] = []
+
+
 @pytest.fixture(scope="session", autouse=True)
-def shared_runs(request, tmp_path_factory):
-    """Start the shared runs this session's tests read, in the background, before the first test."""
-    runs = _SharedRuns(tmp_path_factory)
-    for name in _shared_runs_needed(request.session.items):
+def background_runs(request, tmp_path_factory):
+    """Start the background runs this session's tests read, before the first test."""
+    runs = _BackgroundRuns(tmp_path_factory)
+    _SESSION_RUNS.append(runs)
+    for name in _runs_needed(request.session.items):
         runs.start(name)
     yield runs
     runs.close()
 
 
 def pytest_sessionfinish(session, exitstatus):
-    """An interrupted session (Ctrl-C) does not leave a shared run behind."""
+    """A session that ends early (``-x``, Ctrl-C) leaves no background run going and starts no queued one."""
+    for runs in _SESSION_RUNS:
+        runs.close()
     _PROCESSES.end_all()
 
 
+# ---- the runs several modules read -----------------------------------------------------------
+
+
+def _execute_sample_run(folder: Path) -> tuple[subprocess.CompletedProcess, Path]:
+    reports = folder / "reports"
+    return finish_process(start_process(_analysis_run(SAMPLE_CONFIG, "ci-sample", reports))), reports
+
+
+def _execute_online_retail_run(folder: Path) -> tuple[subprocess.CompletedProcess, Path]:
+    reports = folder / "reports"
+    return finish_process(start_process(_analysis_run(PROJECT_ROOT / "config" / "online_retail.yaml", "retail", reports))), reports
+
+
+def _prepare_hostile_runs(folder: Path) -> Path:
+    return _hostile_sample(folder / "data")
+
+
+def _execute_hostile_runs(folder: Path, config_path: Path) -> tuple[Path, Path, dict[str, subprocess.CompletedProcess]]:
+    reports = folder / "reports"
+    procs = {run_id: start_process(_analysis_run(config_path, run_id, reports, "--jobs", jobs))
+             for run_id, jobs in (("hostile-a", "1"), ("hostile-b", "2"))}
+    return config_path, reports, {run_id: finish_process(proc) for run_id, proc in procs.items()}
+
+
+background_run("sample_run", _execute_sample_run)
+background_run("hostile_runs", _execute_hostile_runs, prepare=_prepare_hostile_runs)
+background_run("online_retail_run", _execute_online_retail_run, data=("online_retail",))
+
+
 @pytest.fixture(scope="session")
-def sample_run(shared_runs):
+def sample_run(background_runs):
     """One full run of every notebook on the bundled sample, through the real CLI.
 
     Read by the notebook, page, browser, PDF, persona, recommendation and safety tests.
     Returns the finished process and the reports folder (the run is ``<reports>/ci-sample``).
     """
-    return shared_runs.result("sample_run")
+    return background_runs.result("sample_run")
 
 
 @pytest.fixture(scope="session")
-def online_retail_run(shared_runs):
+def online_retail_run(background_runs):
     """One full run of every notebook on UCI Online Retail (public data: skipped without it), through the
     real CLI. Read by the page scan and the end-to-end check of the ledger and the value model.
     Returns the finished process and the reports folder (the run is ``<reports>/retail``).
     """
-    shared_path("online_retail")
-    return shared_runs.result("online_retail_run")
+    return background_runs.result("online_retail_run")
 
 
 # Strings a hostile or careless data export can carry; they must show as text in every page.
@@ -260,7 +316,7 @@ def _hostile_sample(folder: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def hostile_runs(shared_runs):
+def hostile_runs(background_runs):
     """Two full runs of one config started at once (run ids ``hostile-a``, ``hostile-b``):
     ``hostile-a`` runs its notebooks one after another (``--jobs 1``), ``hostile-b`` side by side.
 
@@ -268,4 +324,4 @@ def hostile_runs(shared_runs):
     Used for determinism (same config and seed: byte-identical exports), concurrency (two runs
     at once do not corrupt each other) and HTML safety. Returns (config, reports, {run_id: proc}).
     """
-    return shared_runs.result("hostile_runs")
+    return background_runs.result("hostile_runs")

@@ -43,7 +43,7 @@ from analysis import cli, contract, features, io, workspace
 from analysis.config import ConfigError, load_config
 from analysis.runner import discover_notebooks
 
-from .conftest import PROJECT_ROOT
+from .conftest import PROJECT_ROOT, analysis_command, background_run, finish_process, start_process
 
 # ------------------------------------------------------------------------------------------
 # The valid base data set: 6 customers, 14 order lines in 2024, a 3-item survey.
@@ -1024,30 +1024,36 @@ FULL_PIPELINE = [nb.stem for nb in discover_notebooks(PROJECT_ROOT / "notebooks"
 ONLY = {"fewer_customers_than_k": ["00_data_prep", "13_behavioral"]}
 
 
+def _prepare_cases(folder: Path, only: dict[str, list[str]]) -> dict[str, tuple[Path, Path, list[str]]]:
+    """Each case's data in ``folder/<case>`` and its ``analysis run`` (``only``: its ``--only`` notebooks,
+    or every notebook where absent). Returns {case: (config, run folder, command)}."""
+    planned = {}
+    for case_id, notebooks in only.items():
+        config_path = _materialise(CASES_BY_ID[case_id], folder / case_id / "data")
+        reports = folder / case_id / "reports"
+        command = analysis_command("run", "--config", str(config_path), "--run-id", case_id, "--reports-dir", str(reports),
+                                   *(["--only", *notebooks] if notebooks else []))
+        planned[case_id] = (config_path, reports / case_id, command)
+    return planned
+
+
+def _execute_at_once(folder: Path, planned: dict[str, tuple[Path, Path, list[str]]]) -> dict[str, tuple[Path, Path, Any]]:
+    """Start every planned run at once (they are CPU-light but spend most of their time starting
+    kernels), then wait for each. Returns {case: (config, run folder, finished process)}."""
+    started = {case_id: (config_path, run_dir, start_process(command)) for case_id, (config_path, run_dir, command) in planned.items()}
+    return {case_id: (config_path, run_dir, finish_process(proc, timeout=1800))
+            for case_id, (config_path, run_dir, proc) in started.items()}
+
+
+background_run("structural_runs", _execute_at_once,
+               prepare=lambda folder: _prepare_cases(folder, {case_id: ONLY.get(case_id, []) for case_id in STRUCTURAL}))
+
+
 @pytest.fixture(scope="module")
-def structural_runs(tmp_path_factory) -> dict[str, tuple[Path, Path, subprocess.CompletedProcess]]:
-    """The structural cases through the full pipeline, started at once (they are CPU-light but
-    spend most of their time starting kernels). Returns {case: (config, run folder, process)}."""
-    started = {}
-    for case_id in STRUCTURAL:
-        folder = tmp_path_factory.mktemp(case_id)
-        config_path = _materialise(CASES_BY_ID[case_id], folder / "data")
-        only = ["--only", *ONLY[case_id]] if case_id in ONLY else []
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "analysis", "run", "--config", str(config_path), "--run-id", case_id,
-             "--reports-dir", str(folder / "reports"), *only],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
-        started[case_id] = (config_path, folder / "reports" / case_id, proc)
-    done = {}
-    for case_id, (config_path, run_dir, proc) in started.items():
-        try:
-            out, err = proc.communicate(timeout=1800)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, err = proc.communicate()
-        done[case_id] = (config_path, run_dir, subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
-    return done
+def structural_runs(background_runs) -> dict[str, tuple[Path, Path, subprocess.CompletedProcess]]:
+    """The structural cases through the full pipeline (``fewer_customers_than_k``: data prep and the
+    behavioral page), started at once, in the background. Returns {case: (config, run folder, process)}."""
+    return background_runs.result("structural_runs")
 
 
 @pytest.mark.slow
@@ -1095,24 +1101,14 @@ PAGE_CASES = {
 }
 
 
+background_run("page_runs", _execute_at_once,
+               prepare=lambda folder: _prepare_cases(folder, {case_id: ["00_data_prep", page] for case_id, (page, *_) in PAGE_CASES.items()}))
+
+
 @pytest.fixture(scope="module")
-def page_runs(tmp_path_factory) -> dict[str, tuple[Path, Path, subprocess.CompletedProcess]]:
-    """The page cases through ``analysis run --only 00_data_prep <page>``, started at once."""
-    started = {}
-    for case_id, (page, *_) in PAGE_CASES.items():
-        folder = tmp_path_factory.mktemp(case_id)
-        config_path = _materialise(CASES_BY_ID[case_id], folder / "data")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "analysis", "run", "--config", str(config_path), "--run-id", case_id,
-             "--reports-dir", str(folder / "reports"), "--only", "00_data_prep", page],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
-        started[case_id] = (config_path, folder / "reports" / case_id, proc)
-    done = {}
-    for case_id, (config_path, run_dir, proc) in started.items():
-        out, err = proc.communicate(timeout=1800)
-        done[case_id] = (config_path, run_dir, subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
-    return done
+def page_runs(background_runs) -> dict[str, tuple[Path, Path, subprocess.CompletedProcess]]:
+    """The page cases through ``analysis run --only 00_data_prep <page>``, started at once, in the background."""
+    return background_runs.result("page_runs")
 
 
 @pytest.mark.slow

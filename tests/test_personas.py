@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +17,7 @@ from analysis import personas, sample, workspace
 from analysis.config import ConfigError
 from analysis.features import customer_features
 
-from .conftest import PROJECT_ROOT, SAMPLE_CONFIG
+from .conftest import PROJECT_ROOT, SAMPLE_CONFIG, analysis, background_run
 
 TRUTH = PROJECT_ROOT / "data" / "sample" / "truth.csv"
 
@@ -484,10 +482,8 @@ def test_markdown_export_helper_writes_into_exports(tmp_path):
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def playbook_run(tmp_path_factory):
-    """00 + 20 on the sample with a user playbook set in the run config (no labels: spend tiers)."""
-    root = tmp_path_factory.mktemp("personas-cli")
+def _playbook_config(root: Path) -> Path:
+    """The sample's config with a user playbook (one rule's tone changed, with markup in it)."""
     spec = yaml.safe_load((PROJECT_ROOT / "src" / "analysis" / "data" / "playbook.yaml").read_text(encoding="utf-8"))
     top = next(r for r in spec["rules"] if r["name"] == "Clienteling for the top 1%")
     top["do"]["tone"] = "cheerful test tone <b>bold</b>"
@@ -497,12 +493,22 @@ def playbook_run(tmp_path_factory):
         src["path"] = str((SAMPLE_CONFIG.parent / src["path"]).resolve())
     cfg["params"] = {"20_personas": {"playbook": str(root / "playbook.yaml")}}
     (root / "run.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")
-    proc = subprocess.run(
-        [sys.executable, "-m", "analysis", "run", "--config", str(root / "run.yaml"), "--run-id", "personas-playbook",
-         "--reports-dir", str(root / "reports"), "--only", "00_data_prep", "20_personas"],
-        capture_output=True, text=True, timeout=900, check=False,
-    )
+    return root / "run.yaml"
+
+
+def _execute_playbook_run(root: Path, config_path: Path):
+    proc = analysis("run", "--config", str(config_path), "--run-id", "personas-playbook", "--reports-dir", str(root / "reports"),
+                    "--only", "00_data_prep", "20_personas", timeout=900)
     return proc, root / "reports" / "personas-playbook"
+
+
+background_run("playbook_run", _execute_playbook_run, prepare=_playbook_config)
+
+
+@pytest.fixture(scope="module")
+def playbook_run(background_runs):
+    """00 + 20 on the sample with a user playbook set in the run config (no labels: spend tiers), in the background."""
+    return background_runs.result("playbook_run")
 
 
 @pytest.mark.slow

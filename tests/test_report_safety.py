@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from .conftest import HOSTILE_NAME, PROJECT_ROOT
+from .conftest import HOSTILE_NAME, PROJECT_ROOT, analysis, background_run
 
 pytestmark = pytest.mark.slow
 
@@ -159,23 +159,23 @@ def _pii_sample(folder: Path) -> tuple[Path, dict[str, set[str]]]:
     return config_path, planted
 
 
-@pytest.fixture(scope="module")
-def pii_run(tmp_path_factory):
-    """One run of the data prep, geographic, psychographic and clienteling pages on :func:`_pii_sample`."""
-    import subprocess
-    import sys
-
-    folder = tmp_path_factory.mktemp("pii")
-    config_path, planted = _pii_sample(folder / "data")
+def _execute_pii_run(folder: Path, prepared: tuple[Path, dict[str, set[str]]]):
+    config_path, planted = prepared
     reports = folder / "reports"
-    proc = subprocess.run(
-        [sys.executable, "-m", "analysis", "run", "--config", str(config_path), "--run-id", "pii", "--reports-dir", str(reports),
-         "--only", *PII_NOTEBOOKS],
-        capture_output=True, text=True, timeout=1800, check=False,
-    )
+    proc = analysis("run", "--config", str(config_path), "--run-id", "pii", "--reports-dir", str(reports), "--only", *PII_NOTEBOOKS,
+                    timeout=1800)
     run = reports / "pii"
     assert (run / "manifest.json").exists(), proc.stdout[-3000:] + proc.stderr[-3000:]
     return run, planted, proc
+
+
+background_run("pii_run", _execute_pii_run, prepare=lambda folder: _pii_sample(folder / "data"))
+
+
+@pytest.fixture(scope="module")
+def pii_run(background_runs):
+    """One run of the data prep, geographic, psychographic and clienteling pages on :func:`_pii_sample`, in the background."""
+    return background_runs.result("pii_run")
 
 
 _IMAGE_DATA = re.compile(r"data:image/[a-z+]+;base64,[A-Za-z0-9+/=\s\\]+|\"image/png\": \"[^\"]*\"")

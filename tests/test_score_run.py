@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -13,7 +14,7 @@ import yaml
 from analysis import io, runner
 from analysis.config import notebook_parameters
 
-from .conftest import PROJECT_ROOT, SAMPLE_CONFIG
+from .conftest import PROJECT_ROOT, SAMPLE_CONFIG, analysis, background_run
 from .test_notebooks import test_notebook_has_no_function_or_class_definitions as _no_definitions
 from .test_notebooks import test_notebook_is_stripped_with_one_literal_parameters_cell as _stripped
 
@@ -75,14 +76,23 @@ def _cli(*args: str, timeout: int = 1500) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "analysis", *args], check=False, capture_output=True, text=True, timeout=timeout)
 
 
-@pytest.fixture(scope="module")
-def fitted_and_scored(tmp_path_factory):
-    reports = tmp_path_factory.mktemp("reports")
-    fit = _cli("run", "--config", str(SAMPLE_CONFIG), "--run-id", "fit", "--reports-dir", str(reports),
-               "--only", "00_data_prep", "11_geographic", "13_behavioral")
+def _fit_and_score(folder: Path) -> tuple[Path, subprocess.CompletedProcess]:
+    reports = folder / "reports"
+    fit = analysis("run", "--config", str(SAMPLE_CONFIG), "--run-id", "fit", "--reports-dir", str(reports),
+                   "--only", "00_data_prep", "11_geographic", "13_behavioral", timeout=1500)
     assert fit.returncode == 0, fit.stdout[-2000:] + fit.stderr[-2000:]
-    scored = _cli("score", "--model-run", "fit", "--config", str(SAMPLE_CONFIG), "--run-id", "scored", "--reports-dir", str(reports))
+    scored = analysis("score", "--model-run", "fit", "--config", str(SAMPLE_CONFIG), "--run-id", "scored", "--reports-dir", str(reports),
+                      timeout=1500)
     return reports, scored
+
+
+background_run("fitted_and_scored", _fit_and_score)
+
+
+@pytest.fixture(scope="module")
+def fitted_and_scored(background_runs):
+    """The sample fitted on three pages (run ``fit``), then scored with that run (``scored``), in the background."""
+    return background_runs.result("fitted_and_scored")
 
 
 @pytest.mark.slow
