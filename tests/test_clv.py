@@ -164,6 +164,20 @@ def test_rfm_summary_weeks_and_holdout_columns(toy_transactions: pd.DataFrame) -
     assert summary.loc["c4", "frequency"] == 0
 
 
+@pytest.mark.parametrize("aggregate_by", ["D", None])
+@pytest.mark.parametrize("zone", [None, "Europe/Paris"])
+def test_summary_and_split_in_one_pass_equal_the_two_summaries(
+    toy_transactions: pd.DataFrame, aggregate_by: str | None, zone: str | None
+) -> None:
+    """The value page's two summaries come from one query; they are the frames of the two calls."""
+    tx = toy_transactions if zone is None else toy_transactions.assign(timestamp=toy_transactions["timestamp"].dt.tz_localize(zone))
+    ends = {"observation_period_end": "2024-02-26", "time_unit": "W", "aggregate_by": aggregate_by}
+    full, split = clv.rfm_summary_and_split(tx, calibration_period_end="2024-01-29", **ends)
+    pd.testing.assert_frame_equal(full, clv.rfm_summary(tx, **ends))
+    pd.testing.assert_frame_equal(split, clv.rfm_summary(tx, calibration_period_end="2024-01-29", **ends))
+    assert "c3" in set(full["customer_id"]) and "c3" not in set(split["customer_id"])  # c3 started in the holdout
+
+
 def test_rfm_summary_without_daily_aggregation_counts_each_transaction(
     toy_transactions: pd.DataFrame,
 ) -> None:
@@ -892,3 +906,73 @@ def test_a_fit_for_comparison_only_skips_the_covariance(cdnow_summary: pd.DataFr
     assert quick.log_params_cov_ is None and full.log_params_cov_ is not None
     assert quick.params_ == full.params_
 
+
+
+@pytest.mark.parametrize("model", sorted(FAMILY_PARAMS))
+def test_alive_and_expected_together_equal_the_separate_formulas(model: str) -> None:
+    """Scoring takes P(alive) and the monthly expectations from one call (Pareto/NBD: one likelihood)."""
+    fit = clv.PurchaseModelFit(model=model, params_=FAMILY_PARAMS[model])
+    x, t_x, T = (HISTORIES[c].to_numpy(float) for c in ("frequency", "recency", "T"))
+    horizons = np.array([4.345, 8.69, 52.14])
+    alive, expected = fit.alive_and_expected(x, t_x, T, horizons)
+    assert alive.shape == (5,) and expected.shape == (5, 3)
+    np.testing.assert_array_equal(alive, fit.p_alive(x, t_x, T))
+    np.testing.assert_array_equal(expected, fit.expected_purchases(x[:, None], t_x[:, None], T[:, None], horizons[None, :]))
+
+
+def test_likelihood_split_over_threads_is_the_same_to_the_last_bit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Blocks of customers go to different cores; every element is computed as in one call."""
+    from analysis.clv.models import basic, pareto_nbd
+
+    rng = np.random.default_rng(3)
+    n = 5_001  # not a multiple of the thread count
+    T = rng.uniform(1, 80, n)
+    x = rng.poisson(4, n).astype(float)
+    t_x = np.where(x > 0, T * rng.uniform(0, 1, n), 0.0)
+    params = {"r": 2.15, "alpha": 7.25, "s": 66.9, "beta": 11548.0}  # the large s and beta of a 1M-customer fit
+    draws = {k: v * np.exp(rng.normal(0, 0.05, (3, 1))) for k, v in params.items()}
+    monkeypatch.setattr(basic, "THREADED_ABOVE", 10**12)
+    single = pareto_nbd.log_likelihood(params, x, t_x, T), pareto_nbd.log_likelihood(draws, x, t_x, T)
+    monkeypatch.setattr(basic, "THREADED_ABOVE", 100)
+    monkeypatch.setattr(basic, "worker_threads", lambda: 3)
+    threaded = pareto_nbd.log_likelihood(params, x, t_x, T), pareto_nbd.log_likelihood(draws, x, t_x, T)
+    for one, many in zip(single, threaded, strict=True):
+        assert one.shape == many.shape and np.isfinite(one).all()
+        np.testing.assert_array_equal(one, many)
+
+
+def test_discounted_exposure_sums_the_monthly_increments() -> None:
+    """The month-by-month sum by powers of exp(-mu h) equals discounting each month's expected purchases."""
+    from analysis.clv.models.basic import purchases_given_latent
+    from analysis.clv.scoring import _discounted_exposure, discount_factors
+
+    dropout = np.array([[0.0, 1e-14, 1e-6, 0.01, 0.3, 5.0]])
+    ends, discount = discount_factors(12, 0.1, "W")
+    rate = np.ones_like(dropout)
+    by_month = sum(f * (purchases_given_latent(rate, dropout, e) - purchases_given_latent(rate, dropout, e - ends[0]))
+                   for e, f in zip(ends, discount, strict=True))
+    np.testing.assert_allclose(_discounted_exposure(dropout, ends, discount), by_month, rtol=1e-12)
+    with pytest.raises(ValueError, match="equally spaced"):
+        _discounted_exposure(dropout, np.array([1.0, 3.0]), discount[:2])
+
+
+def test_intervals_reuse_the_point_p_alive(
+    cdnow_summary: pd.DataFrame, cdnow_pareto_fit: clv.PurchaseModelFit, gamma_gamma_fit: clv.SpendModelFit
+) -> None:
+    """Given the point P(alive), the expansion is not evaluated at the estimate again; same intervals."""
+    summary = cdnow_summary.assign(monetary_value=cdnow_summary["monetary_value"].where(cdnow_summary["frequency"] > 0, 0.0))
+    point = clv.customer_lifetime_value(cdnow_pareto_fit, gamma_gamma_fit, summary)["p_alive"].to_numpy()
+    own = clv.clv_intervals(cdnow_pareto_fit, gamma_gamma_fit, summary, random_state=5, p_alive_draws="linear")
+    given = clv.clv_intervals(cdnow_pareto_fit, gamma_gamma_fit, summary, random_state=5, p_alive_draws="linear", p_alive=point)
+    pd.testing.assert_frame_equal(own, given)
+    with pytest.raises(ValueError, match="one value per customer"):
+        clv.clv_intervals(cdnow_pareto_fit, gamma_gamma_fit, summary, p_alive_draws="linear", p_alive=point[:-1])
+
+
+@pytest.mark.shared_data
+def test_summary_and_split_in_one_pass_on_cdnow(cdnow_transactions: pd.DataFrame, cdnow_holdout_summary: pd.DataFrame) -> None:
+    full, split = clv.rfm_summary_and_split(cdnow_transactions, observation_period_end=OBSERVATION_END,
+                                            calibration_period_end=CALIBRATION_END, time_unit="W")
+    pd.testing.assert_frame_equal(split, cdnow_holdout_summary)
+    pd.testing.assert_frame_equal(full, clv.rfm_summary(cdnow_transactions, observation_period_end=OBSERVATION_END, time_unit="W"))
+    assert len(split) == 2357 and len(full) == 2357  # CDNOW's cohort all started in the first quarter

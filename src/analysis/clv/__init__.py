@@ -57,7 +57,7 @@ from .scoring import (
     p_alive_matrix,
     priority_formula,
 )
-from .summary import PERIODS_PER_MONTH, rfm_summary
+from .summary import PERIODS_PER_MONTH, rfm_summary, rfm_summary_and_split
 
 __all__ = [
     "FAMILIES",
@@ -97,6 +97,7 @@ __all__ = [
     "plan_holdout",
     "priority_formula",
     "rfm_summary",
+    "rfm_summary_and_split",
     "scoring",
     "share_lost",
     "summary",

@@ -96,14 +96,14 @@ def customer_lifetime_value(
     _check_summary(summary, ("monetary_value",))
     x, t_x, T = as_float_arrays(summary["frequency"], summary["recency"], summary["T"])
     # One vectorised evaluation: customers x months, then monthly increments.
-    cumulative = purchase_model.expected_purchases(x[:, None], t_x[:, None], T[:, None], period_ends[None, :])
+    alive, cumulative = purchase_model.alive_and_expected(x, t_x, T, period_ends)
     monthly = np.diff(cumulative, axis=1, prepend=0.0)
     expected_spend = gamma_gamma_fit.expected_spend(x, summary["monetary_value"])
     return pd.DataFrame(
         {
             "customer_id": summary["customer_id"].to_numpy(),
             "expected_purchases": cumulative[:, -1],
-            "p_alive": purchase_model.p_alive(x, t_x, T),
+            "p_alive": alive,
             "expected_spend": expected_spend,
             "clv": margin * expected_spend * (monthly @ discount),
         }
@@ -127,6 +127,7 @@ def clv_intervals(
     return_draws: bool = False,
     groups: Any = None,
     p_alive_draws: Literal["auto", "exact", "linear"] = "auto",
+    p_alive: Any = None,
 ) -> pd.DataFrame | tuple[pd.DataFrame, np.ndarray] | tuple[pd.DataFrame, pd.DataFrame]:
     """Per-customer intervals of CLV and P(alive), from posterior draws.
 
@@ -170,6 +171,10 @@ def clv_intervals(
         (e.g. 40,000 customers x 50 parameter draws) and linear beyond, if on a probe of 500
         customers the expansion stays within :data:`LINEAR_P_ALIVE_TOLERANCE` of the exact values
         under every draw. The method used (and the probe's deviation) is in ``out.attrs``.
+    p_alive : array_like, optional
+        P(alive) at the fitted parameters, one per customer in the order of ``summary``, as
+        :func:`customer_lifetime_value` returned it: the centre of the first-order expansion, which
+        is then not evaluated again (one likelihood evaluation per customer saved).
 
     Returns
     -------
@@ -206,22 +211,21 @@ def clv_intervals(
             raise ValueError(f"groups: expected one label per customer ({n:,}), found {len(codes):,}.")
         group_totals = np.zeros((n_draws, len(group_names)))
     bounds = np.empty((4, n))
+    if linear:  # the expansion's slopes for every customer at once, each evaluation split over the cores
+        if p_alive is not None and len(p_alive) != n:
+            raise ValueError(f"p_alive: expected one value per customer ({n:,}), found {len(p_alive):,}.")
+        expansion = _linear_p_alive_terms(formulas, purchase_model.params_, x_all, t_x_all, T_all,
+                                          None if p_alive is None else np.asarray(p_alive, dtype="float64"))
     for start in range(0, n, chunk_size):  # blocks of customers, each one vectorised evaluation
         block = slice(start, start + chunk_size)
         x, t_x, T, z = x_all[block], t_x_all[block], T_all[block], z_all[block]
         if linear:
-            alive_prob = _linear_p_alive(formulas, purchase_model.params_, distinct, x, t_x, T)
+            alive_prob = _expand(expansion, purchase_model.params_, distinct, block)
         else:
             alive_prob = formulas.p_alive(distinct, x, t_x, T)
         alive, rate, dropout = formulas.latent_draws(purchase_draws, x, t_x, T, rng, alive_prob=alive_prob[which])
         spend = gamma_gamma.spend_draws(spend_draws, x, z, rng)
-        previous = np.zeros_like(rate)
-        discounted = np.zeros_like(rate)
-        for end, factor in zip(period_ends, discount, strict=True):  # one step per month of the horizon
-            current = purchases_given_latent(rate, dropout, end)
-            discounted += factor * (current - previous)
-            previous = current
-        clv = margin * spend * np.where(alive, discounted, 0.0)
+        clv = margin * spend * np.where(alive, rate * _discounted_exposure(dropout, period_ends, discount), 0.0)
         bounds[0:2, block] = np.quantile(clv, quantiles, axis=0)
         bounds[2:4, block] = np.quantile(alive_prob, quantiles, axis=0)
         if clv_draws is not None:
@@ -274,22 +278,62 @@ def _logit(p: np.ndarray) -> np.ndarray:
 
 def _linear_p_alive(
     formulas: Any, centre: Mapping[str, float], draws: Mapping[str, np.ndarray], x: np.ndarray, t_x: np.ndarray,
-    T: np.ndarray, step: float = 1e-4,
+    T: np.ndarray,
 ) -> np.ndarray:
     """P(alive) under each parameter draw, ``(n_draws, n_customers)``, from its first-order expansion.
 
     ``logit P(theta_d) = logit P(theta) + sum_k dlogit P / dlog theta_k * (log theta_dk - log theta_k)``,
     the slopes by forward differences: one evaluation at the estimate and one per parameter.
     """
-    from scipy.special import expit
+    return _expand(_linear_p_alive_terms(formulas, centre, x, t_x, T), centre, draws, slice(None))
 
-    base = _logit(formulas.p_alive(centre, x, t_x, T))
-    expanded = np.zeros((len(next(iter(draws.values()))), len(x))) + base
+
+def _linear_p_alive_terms(
+    formulas: Any, centre: Mapping[str, float], x: np.ndarray, t_x: np.ndarray, T: np.ndarray,
+    at_centre: np.ndarray | None = None, step: float = 1e-4,
+) -> dict[str, np.ndarray]:
+    """The expansion's terms per customer: ``logit P(theta)`` (under ``""``) and the slope in each log-parameter.
+
+    ``at_centre``: P(alive) at the estimate when the caller has it already.
+    """
+    base = _logit(formulas.p_alive(centre, x, t_x, T) if at_centre is None else at_centre)
+    terms = {"": base}
     for name, value in centre.items():  # four parameters at most, each one vectorised evaluation
         shifted = {**centre, name: value * np.exp(step)}
-        slope = (_logit(formulas.p_alive(shifted, x, t_x, T)) - base) / step
-        expanded += np.log(np.asarray(draws[name]).reshape(-1, 1) / value) * slope
+        terms[name] = (_logit(formulas.p_alive(shifted, x, t_x, T)) - base) / step
+    return terms
+
+
+def _expand(terms: Mapping[str, np.ndarray], centre: Mapping[str, float], draws: Mapping[str, np.ndarray],
+            block: slice) -> np.ndarray:
+    """P(alive) under each parameter draw for the customers in ``block``, from :func:`_linear_p_alive_terms`."""
+    from scipy.special import expit
+
+    expanded = np.zeros((len(next(iter(draws.values()))), len(terms[""][block]))) + terms[""][block]
+    for name, value in centre.items():
+        expanded += np.log(np.asarray(draws[name]).reshape(-1, 1) / value) * terms[name][block]
     return expit(expanded)
+
+
+def _discounted_exposure(dropout: np.ndarray, period_ends: np.ndarray, discount: np.ndarray) -> np.ndarray:
+    """Discounted expected purchases per unit of purchase rate over the horizon, for given dropout rates.
+
+    ``sum_m discount_m * (E(t_m) - E(t_(m-1)))`` with ``E(t) = (1 - exp(-mu t)) / mu`` (the expected time
+    alive by ``t``, :func:`~.models.basic.purchases_given_latent` at rate 1). The month ends are equally
+    spaced (:func:`discount_factors`), so ``E(t_m) - E(t_(m-1)) = q^(m-1) * E(h)`` with ``q = exp(-mu h)``:
+    one exponential per draw and a multiplication per month instead of an exponential per month.
+    """
+    step = float(period_ends[0])
+    if not np.allclose(np.diff(period_ends, prepend=0.0), step):
+        raise ValueError("period_ends: expected equally spaced month ends, as discount_factors returns.")
+    first = purchases_given_latent(np.ones_like(dropout), dropout, step)  # E(h), with its limit h at mu = 0
+    q = np.exp(-dropout * step)
+    weighted = np.zeros_like(dropout)
+    power = np.ones_like(dropout)
+    for factor in discount:  # one multiply-add per month of the horizon
+        weighted += factor * power
+        power *= q
+    return first * weighted
 
 
 def _grid(max_frequency: int, recencies: np.ndarray, T: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -11,7 +11,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-__all__ = ["PERIODS_PER_MONTH", "TimeUnit", "rfm_summary"]
+__all__ = ["PERIODS_PER_MONTH", "TimeUnit", "rfm_summary", "rfm_summary_and_split"]
 
 TimeUnit = Literal["W", "D"]
 
@@ -115,6 +115,40 @@ def rfm_summary(
     0            1          1      2.0  4.0            20.0
     1            2          0      0.0  3.0             0.0
     """
+    return _summaries(transactions, customer_id_col=customer_id_col, datetime_col=datetime_col,
+                      monetary_value_col=monetary_value_col, observation_period_end=observation_period_end,
+                      time_unit=time_unit, calibration_period_end=calibration_period_end, aggregate_by=aggregate_by,
+                      both=False)[0]
+
+
+def rfm_summary_and_split(
+    transactions: pd.DataFrame,
+    *,
+    observation_period_end: str | pd.Timestamp,
+    calibration_period_end: str | pd.Timestamp,
+    customer_id_col: str = "customer_id",
+    datetime_col: str = "timestamp",
+    monetary_value_col: str | None = "amount",
+    time_unit: TimeUnit = "W",
+    aggregate_by: str | None = "D",
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`rfm_summary` without and with a holdout split, from one pass over the transactions.
+
+    Returns ``(rfm_summary(...), rfm_summary(..., calibration_period_end=...))``, the same frames the
+    two calls return (tested); the purchase occasions are built and grouped once.
+    """
+    return _summaries(transactions, customer_id_col=customer_id_col, datetime_col=datetime_col,
+                      monetary_value_col=monetary_value_col, observation_period_end=observation_period_end,
+                      time_unit=time_unit, calibration_period_end=calibration_period_end, aggregate_by=aggregate_by,
+                      both=True)
+
+
+def _summaries(
+    transactions: pd.DataFrame, *, customer_id_col: str, datetime_col: str, monetary_value_col: str | None,
+    observation_period_end: str | pd.Timestamp, time_unit: TimeUnit, calibration_period_end: str | pd.Timestamp | None,
+    aggregate_by: str | None, both: bool,
+) -> list[pd.DataFrame]:
+    """The summary (``both=False``) or the full-period summary and the split one (``both=True``)."""
     frame, value_col = _purchase_occasions(
         transactions,
         customer_id_col=customer_id_col,
@@ -140,26 +174,34 @@ def rfm_summary(
             f"transactions: no purchase on or before {calibration_end.date()} in column "
             f"'{datetime_col}'. Check the period ends against the data range."
         )
+    holdout = calibration_period_end is not None
     summary = _summary_sql(frame, value_col, _naive(observation_end), _naive(calibration_end), unit,
-                           holdout=calibration_period_end is not None)
+                           holdout=holdout, full=both)
     summary["customer_id"] = summary["customer_id"].astype(transactions[customer_id_col].dtype)
-    if calibration_period_end is not None:
+    out = []
+    if both:  # the full-period columns, for every customer (the split keeps those who started in calibration)
+        full = summary[["customer_id"] + [c for c in summary if c.startswith("full_")]]
+        out.append(full.rename(columns=lambda c: c.removeprefix("full_")))
+        summary = summary.loc[summary.pop("in_calibration")].drop(columns=full.columns[1:]).reset_index(drop=True)
+    if holdout:
         summary["duration_holdout"] = float((observation_end - calibration_end) / unit)
-    return summary
+    out.append(summary)
+    return out
 
 
 #: The summary in one query (DuckDB, every core): purchase occasions (one per customer and day, or per
-#: order line without aggregation), numbered per customer in time order within the calibration and the
-#: holdout period, then per customer the calibration counts and times and the holdout counts. Values
-#: are summed as exact decimals (millionths), so the result does not depend on how DuckDB splits the
-#: work between threads.
+#: order line without aggregation), numbered per customer in time order (calibration occasions come
+#: first, so their numbers are the same as within the calibration period), then per customer the
+#: calibration counts and times and the holdout counts, and, when asked, the full period's. Values are
+#: summed as exact decimals (millionths), so the result does not depend on how DuckDB splits the work
+#: between threads.
 _SUMMARY_SQL = """
 WITH occasions AS (
     SELECT customer_id, occasion{per_line}, {value_sum} AS value
     FROM order_lines WHERE occasion <= $observation_end GROUP BY customer_id, occasion{per_line}
 ), numbered AS (
     SELECT *, occasion <= $calibration_end AS calibration,
-           row_number() OVER (PARTITION BY customer_id, occasion <= $calibration_end ORDER BY occasion{per_line}) AS k
+           row_number() OVER (PARTITION BY customer_id ORDER BY occasion{per_line}) AS k
     FROM occasions
 )
 SELECT customer_id,
@@ -170,13 +212,13 @@ SELECT customer_id,
        {value_columns}
 FROM numbered
 GROUP BY customer_id
-HAVING bool_or(calibration)
+{having}
 ORDER BY customer_id
 """
 
 
 def _summary_sql(frame: pd.DataFrame, value_col: str | None, observation_end: pd.Timestamp,
-                 calibration_end: pd.Timestamp, unit: pd.Timedelta, *, holdout: bool) -> pd.DataFrame:
+                 calibration_end: pd.Timestamp, unit: pd.Timedelta, *, holdout: bool, full: bool = False) -> pd.DataFrame:
     from ..engines import DuckDBEngine
 
     columns = []
@@ -186,17 +228,25 @@ def _summary_sql(frame: pd.DataFrame, value_col: str | None, observation_end: pd
         columns.append("count(*) FILTER (WHERE NOT calibration) AS frequency_holdout")
         if value_col is not None:
             columns.append("coalesce(avg(value) FILTER (WHERE NOT calibration), 0)::DOUBLE AS monetary_value_holdout")
+    if full:  # the same columns over the whole period, and whether the customer started in calibration
+        columns += ["count(*) - 1 AS full_frequency",
+                    "CAST(epoch_ns(max(occasion)) - epoch_ns(min(occasion)) AS DOUBLE) / $unit_ns AS full_recency",
+                    'CAST(epoch_ns($observation_end) - epoch_ns(min(occasion)) AS DOUBLE) / $unit_ns AS "full_T"',
+                    "bool_or(calibration) AS in_calibration"]
+        if value_col is not None:
+            columns.append("coalesce(avg(value) FILTER (WHERE k > 1), 0)::DOUBLE AS full_monetary_value")
     sql = _SUMMARY_SQL.format(value_sum="sum(CAST(value AS DECIMAL(38, 6)))" if value_col else "0",
                               per_line=", line" if "line" in frame else "",
-                              value_columns="".join(f",\n       {c}" for c in columns))
+                              value_columns="".join(f",\n       {c}" for c in columns),
+                              having="" if full else "HAVING bool_or(calibration)")
     with DuckDBEngine() as engine:
         engine.register("order_lines", frame)
         out = engine.con_.execute(sql, {"observation_end": observation_end.to_datetime64(),
                                         "calibration_end": calibration_end.to_datetime64(),
                                         "unit_ns": float(unit.value)}).df()
-    out["frequency"] = out["frequency"].astype("int64")
-    if holdout:
-        out["frequency_holdout"] = out["frequency_holdout"].astype("int64")
+    for column in ("frequency", "frequency_holdout", "full_frequency"):
+        if column in out:
+            out[column] = out[column].astype("int64")
     return out
 
 

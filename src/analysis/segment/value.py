@@ -658,7 +658,13 @@ def segment_value(
     families = FAMILY_ORDER if model == "auto" else (clv.family(model).name,)
     tiers = tiers or DEFAULT_TIERS
     as_of = pd.Timestamp(as_of)
-    summary = clv.rfm_summary(transactions, observation_period_end=as_of, time_unit=time_unit)
+    first = transactions["timestamp"].min()
+    plan = clv.plan_holdout(first, as_of, time_unit=time_unit, fraction=holdout_fraction, calibration_end=calibration_end or None)
+    if plan.available:  # the full-period summary and the calibration/holdout split, from one pass
+        summary, split = clv.rfm_summary_and_split(transactions, observation_period_end=as_of, time_unit=time_unit,
+                                                   calibration_period_end=plan.calibration_end)
+    else:
+        summary, split = clv.rfm_summary(transactions, observation_period_end=as_of, time_unit=time_unit), None
     fitted_ids = fit_sample(summary["customer_id"], fit_sample_size, random_state)
     fit_summary = summary if fitted_ids is None else summary.iloc[fitted_ids].reset_index(drop=True)
     repeat = int((summary["frequency"] > 0).sum())
@@ -668,9 +674,7 @@ def segment_value(
             "to estimate how often customers buy and when they leave. Add more history to the transactions."))
     margin_used = margin_rate(transactions, margin)
     unit = {"W": "weeks", "D": "days"}[time_unit]
-    first = transactions["timestamp"].min()
     span = float((as_of - first) / pd.Timedelta(1, unit=time_unit))
-    plan = clv.plan_holdout(first, as_of, time_unit=time_unit, fraction=holdout_fraction, calibration_end=calibration_end or None)
     settings = {"time_unit": time_unit, "model": model, "horizon_months": horizon_months,
                 "discount_rate_annual": discount_rate_annual, "margin": margin_used, "priors": priors,
                 "holdout_fraction": holdout_fraction, "gamma_gamma_max_correlation": gamma_gamma_max_correlation,
@@ -685,11 +689,8 @@ def segment_value(
     calibration: dict[str, Any] = {}
     records: dict[str, dict[str, Any]] = {"calibration": {}, "full": {}}
     diagnostics: dict[str, Any] = {}
-    split = None
     comparison = pd.DataFrame()
     if plan.available:
-        split = clv.rfm_summary(transactions, observation_period_end=as_of, time_unit=time_unit,
-                                calibration_period_end=plan.calibration_end)
         split_fit = split if fitted_ids is None else split.loc[split["customer_id"].isin(fit_summary["customer_id"])].reset_index(drop=True)
         calibration_span = span - plan.periods
         for name in families:  # three families at most
@@ -745,7 +746,8 @@ def segment_value(
     tier_of = value_tiers(customer_value_frame(features, scores, labels)["clv"], tiers)
     tier_of_scored = tier_of.reindex(scores["customer_id"].to_numpy()).fillna("Rest").rename("value_tier")
     intervals, tier_draws = clv.clv_intervals(purchase, spend, summary, level=interval_level, n_draws=n_draws,
-                                              random_state=random_state, groups=tier_of_scored.to_numpy(), **clv_settings)
+                                              random_state=random_state, groups=tier_of_scored.to_numpy(),
+                                              p_alive=scores["p_alive"].to_numpy(), **clv_settings)
     settings["p_alive_draws"] = dict(intervals.attrs.get("p_alive_draws", {}))
     intervals["customer_id"] = intervals["customer_id"].astype(str)
     scores = scores.merge(intervals, on="customer_id", how="left", validate="one_to_one")

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from scipy.special import gammaln, hyp2f1, logsumexp
 
-from .basic import alive_and_rate, as_float_arrays, param_arrays
+from .basic import alive_and_rate, as_float_arrays, elementwise_in_threads, param_arrays
 
 PARAMS = ("r", "alpha", "s", "beta")
 
@@ -44,6 +44,11 @@ def log_likelihood(
     """
     r, alpha, s, beta = param_arrays(params, PARAMS)
     x, t_x, T = as_float_arrays(frequency, recency, T)
+    # each customer's likelihood on its own, so blocks of customers can go to different cores
+    return elementwise_in_threads(_log_likelihood, r, alpha, s, beta, x, t_x, T, quadrature_fallback=quadrature_fallback)
+
+
+def _log_likelihood(r, alpha, s, beta, x, t_x, T, *, quadrature_fallback: bool) -> np.ndarray:
     rsx = r + s + x
     rx = r + x
     cond = alpha >= beta
@@ -99,26 +104,43 @@ def _log_likelihood_by_quadrature(r, alpha, s, beta, x, t_x, T, n_nodes: int = 6
 
 def p_alive(params: Mapping[str, Any], frequency: Any, recency: Any, T: Any) -> np.ndarray:
     """Probability that a customer is still active, equation (18) of [2]_ (one-time buyers included)."""
-    r, alpha, s, beta = param_arrays(params, PARAMS)
     x, t_x, T = as_float_arrays(frequency, recency, T)
+    return _p_alive(params, x, T, log_likelihood(params, x, t_x, T))
+
+
+def _p_alive(params: Mapping[str, Any], x: np.ndarray, T: np.ndarray, log_lik: np.ndarray) -> np.ndarray:
+    r, alpha, s, beta = param_arrays(params, PARAMS)
     log_alive = (
         gammaln(r + x) - gammaln(r) + r * np.log(alpha / (alpha + T)) - x * np.log(alpha + T)
         + s * np.log(beta / (beta + T))
     )
-    return np.minimum(np.exp(log_alive - log_likelihood(params, x, t_x, T)), 1.0)
+    return np.minimum(np.exp(log_alive - log_lik), 1.0)
 
 
 def conditional_expected_purchases(params: Mapping[str, Any], frequency: Any, recency: Any, T: Any, t: Any) -> np.ndarray:
     """Expected purchases in ``(T, T+t]`` given a customer's history, equation (41) of [1]_."""
-    r, alpha, s, beta = param_arrays(params, PARAMS)
     x, t_x, T, t = as_float_arrays(frequency, recency, T, t)
+    return _expected(params, x, T, t, log_likelihood(params, x, t_x, T))
+
+
+def _expected(params: Mapping[str, Any], x: np.ndarray, T: np.ndarray, t: np.ndarray, log_lik: np.ndarray) -> np.ndarray:
+    r, alpha, s, beta = param_arrays(params, PARAMS)
     log_first = (
         gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
         - (r + x) * np.log(alpha + T) - s * np.log(beta + T)
     )
     log_second = np.log(r + x) + np.log(beta + T) - np.log(alpha + T)
     third = _one_minus_power_over(s - 1.0, np.log((beta + T) / (beta + T + t)))
-    return np.exp(log_first + log_second - log_likelihood(params, x, t_x, T)) * third
+    return np.exp(log_first + log_second - log_lik) * third
+
+
+def alive_and_expected(params: Mapping[str, Any], frequency: Any, recency: Any, T: Any, t: Any) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`p_alive` (shape ``(n,)``) and :func:`conditional_expected_purchases` for every customer and
+    horizon in ``t`` (shape ``(n, len(t))``), from one likelihood evaluation per customer, which both
+    divide by (the costly part of scoring). ``frequency, recency, T``: one value per customer."""
+    x, t_x, T, t = as_float_arrays(frequency, recency, T, t)
+    log_lik = log_likelihood(params, x, t_x, T)
+    return _p_alive(params, x, T, log_lik), _expected(params, x[:, None], T[:, None], t[None, :], log_lik[:, None])
 
 
 def expected_purchases_new_customer(params: Mapping[str, Any], t: Any) -> np.ndarray:
