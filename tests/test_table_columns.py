@@ -170,3 +170,19 @@ def test_no_notebook_reads_the_whole_transaction_table():
         code = "\n".join("".join(cell["source"]) for cell in cells if cell["cell_type"] == "code")
         assert 'run.table("transactions")' not in code, f"{path.name} reads every column of the transactions"
         assert 'read_table("transactions")' not in code, f"{path.name} reads every column of the transactions"
+
+
+def test_value_reads_the_order_lines_in_place(run, full_transactions):
+    """The value page passes the Parquet file (``run.path``); DuckDB reads it where it lies, same result."""
+    from analysis.segment import value
+
+    settings = {k: v for k, v in run.params("14_value").items() if k in ("calibration_end", "time_unit", "model")}
+    settings.update(as_of=run.as_of, n_draws=50, random_state=0)
+    features = run.customer_features()
+    in_place = value.segment_value(run.path("transactions"), features, **settings)
+    loaded = value.segment_value(full_transactions, features, **settings)
+    assert in_place.settings["margin"] == pytest.approx(loaded.settings["margin"], rel=1e-12)
+    pd.testing.assert_frame_equal(in_place.rfm, loaded.rfm)
+    pd.testing.assert_frame_equal(in_place.labels, loaded.labels, rtol=1e-9)
+    pd.testing.assert_frame_equal(in_place.profiles, loaded.profiles, rtol=1e-9)
+    assert run.path("no_such_table") is None

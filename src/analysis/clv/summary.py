@@ -6,7 +6,9 @@ A pure function of a transaction log with an explicit ``observation_period_end``
 
 from __future__ import annotations
 
-from typing import Literal
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -22,7 +24,7 @@ PERIODS_PER_MONTH: dict[str, float] = {"W": 4.345, "D": 30.0}
 
 
 def rfm_summary(
-    transactions: pd.DataFrame,
+    transactions: pd.DataFrame | str | Path,
     *,
     customer_id_col: str = "customer_id",
     datetime_col: str = "timestamp",
@@ -63,8 +65,10 @@ def rfm_summary(
 
     Parameters
     ----------
-    transactions : pandas.DataFrame
-        One row per transaction.
+    transactions : pandas.DataFrame or path to a Parquet file
+        One row per transaction. A Parquet file is read by DuckDB where it lies (only the columns
+        named below; nothing is loaded into pandas) when its timestamps are naive, as the data
+        contract writes them; zoned timestamps are read into pandas first.
     customer_id_col : str, default "customer_id"
         Column identifying the customer.
     datetime_col : str, default "timestamp"
@@ -122,7 +126,7 @@ def rfm_summary(
 
 
 def rfm_summary_and_split(
-    transactions: pd.DataFrame,
+    transactions: pd.DataFrame | str | Path,
     *,
     observation_period_end: str | pd.Timestamp,
     calibration_period_end: str | pd.Timestamp,
@@ -144,40 +148,39 @@ def rfm_summary_and_split(
 
 
 def _summaries(
-    transactions: pd.DataFrame, *, customer_id_col: str, datetime_col: str, monetary_value_col: str | None,
+    transactions: pd.DataFrame | str | Path, *, customer_id_col: str, datetime_col: str, monetary_value_col: str | None,
     observation_period_end: str | pd.Timestamp, time_unit: TimeUnit, calibration_period_end: str | pd.Timestamp | None,
     aggregate_by: str | None, both: bool,
 ) -> list[pd.DataFrame]:
     """The summary (``both=False``) or the full-period summary and the split one (``both=True``)."""
-    frame, value_col = _purchase_occasions(
-        transactions,
-        customer_id_col=customer_id_col,
-        datetime_col=datetime_col,
-        monetary_value_col=monetary_value_col,
-        aggregate_by=aggregate_by,
-    )
+    from ..engines import DuckDBEngine
+
     unit = _unit_timedelta(time_unit)
-    times = transactions[datetime_col]  # period ends are read in the data's own time zone
-    observation_end = _as_timestamp(observation_period_end, times, "observation_period_end")
-    if calibration_period_end is None:
-        calibration_end = observation_end
-    else:
-        calibration_end = _as_timestamp(calibration_period_end, times, "calibration_period_end")
-        if calibration_end >= observation_end:
+    with DuckDBEngine() as engine:
+        lines = _register_occasions(engine, transactions, customer_id_col=customer_id_col, datetime_col=datetime_col,
+                                    monetary_value_col=monetary_value_col, aggregate_by=aggregate_by)
+        # period ends are read in the data's own time zone
+        observation_end = _as_timestamp(observation_period_end, lines.tz, "observation_period_end")
+        if calibration_period_end is None:
+            calibration_end = observation_end
+        else:
+            calibration_end = _as_timestamp(calibration_period_end, lines.tz, "calibration_period_end")
+            if calibration_end >= observation_end:
+                raise ValueError(
+                    f"calibration_period_end ({calibration_end.date()}) must be before "
+                    f"observation_period_end ({observation_end.date()}). Move the calibration end earlier "
+                    "or pass calibration_period_end=None for a summary without holdout."
+                )
+        if lines.first is None or lines.first > _naive(calibration_end):
             raise ValueError(
-                f"calibration_period_end ({calibration_end.date()}) must be before "
-                f"observation_period_end ({observation_end.date()}). Move the calibration end earlier "
-                "or pass calibration_period_end=None for a summary without holdout."
+                f"transactions: no purchase on or before {calibration_end.date()} in column "
+                f"'{datetime_col}'. Check the period ends against the data range."
             )
-    if frame.empty or frame["occasion"].min() > _naive(calibration_end):
-        raise ValueError(
-            f"transactions: no purchase on or before {calibration_end.date()} in column "
-            f"'{datetime_col}'. Check the period ends against the data range."
-        )
-    holdout = calibration_period_end is not None
-    summary = _summary_sql(frame, value_col, _naive(observation_end), _naive(calibration_end), unit,
-                           holdout=holdout, full=both)
-    summary["customer_id"] = summary["customer_id"].astype(transactions[customer_id_col].dtype)
+        holdout = calibration_period_end is not None
+        summary = _summary_sql(engine, lines, _naive(observation_end), _naive(calibration_end), unit,
+                               holdout=holdout, full=both)
+    if lines.id_dtype is not None:
+        summary["customer_id"] = summary["customer_id"].astype(lines.id_dtype)
     out = []
     if both:  # the full-period columns, for every customer (the split keeps those who started in calibration)
         full = summary[["customer_id"] + [c for c in summary if c.startswith("full_")]]
@@ -217,39 +220,72 @@ ORDER BY customer_id
 """
 
 
-def _summary_sql(frame: pd.DataFrame, value_col: str | None, observation_end: pd.Timestamp,
-                 calibration_end: pd.Timestamp, unit: pd.Timedelta, *, holdout: bool, full: bool = False) -> pd.DataFrame:
-    from ..engines import DuckDBEngine
-
+def _summary_sql(engine: Any, lines: _OrderLines, observation_end: pd.Timestamp, calibration_end: pd.Timestamp,
+                 unit: pd.Timedelta, *, holdout: bool, full: bool = False) -> pd.DataFrame:
     columns = []
-    if value_col is not None:
+    valued = lines.valued
+    if valued:
         columns.append("coalesce(avg(value) FILTER (WHERE calibration AND k > 1), 0)::DOUBLE AS monetary_value")
     if holdout:
         columns.append("count(*) FILTER (WHERE NOT calibration) AS frequency_holdout")
-        if value_col is not None:
+        if valued:
             columns.append("coalesce(avg(value) FILTER (WHERE NOT calibration), 0)::DOUBLE AS monetary_value_holdout")
     if full:  # the same columns over the whole period, and whether the customer started in calibration
         columns += ["count(*) - 1 AS full_frequency",
                     "CAST(epoch_ns(max(occasion)) - epoch_ns(min(occasion)) AS DOUBLE) / $unit_ns AS full_recency",
                     'CAST(epoch_ns($observation_end) - epoch_ns(min(occasion)) AS DOUBLE) / $unit_ns AS "full_T"',
                     "bool_or(calibration) AS in_calibration"]
-        if value_col is not None:
+        if valued:
             columns.append("coalesce(avg(value) FILTER (WHERE k > 1), 0)::DOUBLE AS full_monetary_value")
-    sql = _SUMMARY_SQL.format(value_sum="sum(CAST(value AS DECIMAL(38, 6)))" if value_col else "0",
-                              per_line=", line" if "line" in frame else "",
+    sql = _SUMMARY_SQL.format(value_sum="sum(CAST(value AS DECIMAL(38, 6)))" if valued else "0",
+                              per_line=", line" if lines.per_line else "",
                               value_columns="".join(f",\n       {c}" for c in columns),
                               having="" if full else "HAVING bool_or(calibration)")
-    with DuckDBEngine() as engine:
-        engine.register("order_lines", frame)
-        out = engine.con_.execute(sql, {"observation_end": observation_end.to_datetime64(),
-                                        "calibration_end": calibration_end.to_datetime64(),
-                                        "unit_ns": float(unit.value)}).df()
+    out = engine.con_.execute(sql, {"observation_end": observation_end.to_datetime64(),
+                                    "calibration_end": calibration_end.to_datetime64(),
+                                    "unit_ns": float(unit.value)}).df()
     for column in ("frequency", "frequency_holdout", "full_frequency"):
         if column in out:
             out[column] = out[column].astype("int64")
     return out
 
 
+@dataclass(frozen=True)
+class _OrderLines:
+    """What the summary query needs to know of the ``order_lines`` it reads (``customer_id, occasion[, value][, line]``)."""
+
+    tz: Any  # the timestamps' time zone (None: naive)
+    first: pd.Timestamp | None  # earliest occasion, naive UTC (None: no lines)
+    id_dtype: Any  # the customer ids' dtype, given back to the summary (None: as DuckDB returns them)
+    valued: bool
+    per_line: bool
+
+
+#: pandas flooring frequencies DuckDB's ``date_trunc`` takes in place (others are read into pandas).
+_TRUNCATE = {"D": "day", "h": "hour", "H": "hour", "min": "minute", "T": "minute", "s": "second", "S": "second"}
+
+
+def _register_occasions(engine: Any, transactions: pd.DataFrame | str | Path, *, customer_id_col: str, datetime_col: str,
+                        monetary_value_col: str | None, aggregate_by: str | None) -> _OrderLines:
+    """Register ``order_lines`` on ``engine``: from a DataFrame, or from a Parquet file read in place by DuckDB
+    (naive timestamps; zoned ones, and flooring DuckDB cannot do, read the columns into pandas first)."""
+    required = [customer_id_col, datetime_col] + ([monetary_value_col] if monetary_value_col else [])
+    if not isinstance(transactions, pd.DataFrame):
+        path = str(transactions).replace("'", "''")
+        schema = {row[0]: row[1] for row in engine.con_.execute(f"DESCRIBE SELECT * FROM read_parquet('{path}')").fetchall()}
+        missing = [col for col in required if col not in schema]
+        if missing:
+            raise ValueError(f"transactions ({transactions}): column(s) {missing} not found. Found: {list(schema)}. "
+                             "Pass the right names as customer_id_col / datetime_col / monetary_value_col.")
+        if schema[datetime_col] in _NAIVE_TIMESTAMPS and (aggregate_by is None or aggregate_by in _TRUNCATE):
+            return _register_parquet(engine, path, schema, required, customer_id_col=customer_id_col,
+                                     datetime_col=datetime_col, monetary_value_col=monetary_value_col, aggregate_by=aggregate_by)
+        transactions = pd.read_parquet(transactions, columns=required)
+    frame, value_col = _purchase_occasions(transactions, customer_id_col=customer_id_col, datetime_col=datetime_col,
+                                           monetary_value_col=monetary_value_col, aggregate_by=aggregate_by)
+    engine.register("order_lines", frame)
+    return _OrderLines(tz=transactions[datetime_col].dt.tz, first=None if frame.empty else frame["occasion"].min(),
+                       id_dtype=transactions[customer_id_col].dtype, valued=value_col is not None, per_line="line" in frame)
 def _naive(stamp: pd.Timestamp) -> pd.Timestamp:
     """A period end as the naive UTC time the occasions are compared in."""
     return stamp.tz_convert(None) if stamp.tzinfo is not None else stamp
@@ -300,13 +336,12 @@ def _purchase_occasions(
     return frame, value_col
 
 
-def _as_timestamp(value: str | pd.Timestamp, reference: pd.Series, name: str) -> pd.Timestamp:
-    """Parse a period end, matching the timezone of the transaction timestamps."""
+def _as_timestamp(value: str | pd.Timestamp, tz: Any, name: str) -> pd.Timestamp:
+    """Parse a period end, in the time zone ``tz`` of the transaction timestamps (None: naive)."""
     try:
         stamp = pd.Timestamp(value)
     except (TypeError, ValueError) as error:
         raise ValueError(f"{name}: cannot parse {value!r} as a date, e.g. '1997-09-30'.") from error
-    tz = reference.dt.tz
     if tz is not None and stamp.tzinfo is None:
         stamp = stamp.tz_localize(tz)
     return stamp
@@ -318,3 +353,30 @@ def _unit_timedelta(time_unit: str) -> pd.Timedelta:
     return pd.Timedelta(1, unit=time_unit)
 
 
+_NAIVE_TIMESTAMPS = ("TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S")
+
+
+def _register_parquet(engine: Any, path: str, schema: dict[str, str], required: list[str], *, customer_id_col: str,
+                      datetime_col: str, monetary_value_col: str | None, aggregate_by: str | None) -> _OrderLines:
+    """``order_lines`` as a view over the Parquet file, with the checks :func:`_purchase_occasions` makes."""
+    per_line = aggregate_by is None
+    source = f"read_parquet('{path}'{', file_row_number = true' if per_line else ''})"
+    n_missing = engine.con_.execute(
+        f"SELECT count(*) FROM {source} WHERE " + " OR ".join(f'"{col}" IS NULL' for col in required)).fetchone()[0]
+    if n_missing:
+        raise ValueError(
+            f"transactions: {n_missing} row(s) have a missing {required} value. "
+            "Validate and set them aside (data contract) before summarising."
+        )
+    occasion = f'"{datetime_col}"' if per_line else f"date_trunc('{_TRUNCATE[aggregate_by]}', \"{datetime_col}\")"
+    columns = [f'"{customer_id_col}" AS customer_id', f"{occasion} AS occasion"]
+    if monetary_value_col is not None:
+        columns.append(f'CAST("{monetary_value_col}" AS DOUBLE) AS value')
+    if per_line:  # every order line its own occasion, in the order of the lines
+        columns.append("file_row_number AS line")
+    engine.con_.execute(f"CREATE OR REPLACE VIEW order_lines AS SELECT {', '.join(columns)} FROM {source}")
+    first = engine.con_.execute("SELECT min(occasion) FROM order_lines").fetchone()[0]
+    strings = schema[customer_id_col] == "VARCHAR"
+    return _OrderLines(tz=None, first=None if first is None else pd.Timestamp(first),
+                       id_dtype="str" if strings else None,
+                       valued=monetary_value_col is not None, per_line=per_line)
