@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -818,7 +819,7 @@ class DemographicResult(SegmentationResult):
 
 def segment_demographic(
     customers: pd.DataFrame,
-    transactions: pd.DataFrame | None = None,
+    transactions: pd.DataFrame | str | Path | None = None,
     *,
     spend: pd.Series | None = None,
     k: int | None = None,
@@ -841,9 +842,9 @@ def segment_demographic(
     ----------
     customers : DataFrame
         Validated customers.
-    transactions : DataFrame, optional
-        Validated order lines, for revenue per segment; only :data:`TRANSACTION_COLUMNS` are read,
-        so a page passes just those.
+    transactions : DataFrame or path to Parquet, optional
+        Validated order lines, for revenue per segment; only :data:`TRANSACTION_COLUMNS` are read.
+        The page passes the run's file (``run.path("transactions")``), summed by DuckDB in place.
     spend : Series, optional
         Value per customer when there are no transactions (see
         :func:`analysis.segment.common.spend_from_columns`).

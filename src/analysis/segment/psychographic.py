@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -855,7 +856,7 @@ class PsychographicResult(SegmentationResult):
 def segment_psychographic(
     survey: pd.DataFrame | None,
     customers: pd.DataFrame | None = None,
-    transactions: pd.DataFrame | None = None,
+    transactions: pd.DataFrame | str | Path | None = None,
     *,
     items: Sequence[str] | None = None,
     scales: dict[str, list[str]] | None = None,
@@ -880,7 +881,8 @@ def segment_psychographic(
         Validated survey; None (no survey in the run) gives an unavailable result.
     customers, transactions : DataFrame, optional
         To count respondents not in the customer table and to join purchase value; of the
-        transactions only :data:`TRANSACTION_COLUMNS` are read, so a page passes just those.
+        transactions only :data:`TRANSACTION_COLUMNS` are read. ``transactions`` may be the run's
+        Parquet file (``run.path("transactions")``), summed by DuckDB in place.
     items : list of str, optional
         Item columns (config ``survey.items``; default every column but ``customer_id`` and
         ``response_date``).

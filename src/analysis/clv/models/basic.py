@@ -26,6 +26,7 @@ import os
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from itertools import pairwise
 from types import ModuleType
 from typing import Any, Literal
 
@@ -173,7 +174,7 @@ def elementwise_in_threads(func: Callable[..., np.ndarray], *arrays: np.ndarray,
     flat = [np.broadcast_to(a, shape).reshape(-1) for a in arrays]
     edges = np.linspace(0, size, threads + 1).astype(int)
     with ThreadPoolExecutor(threads) as pool:
-        parts = list(pool.map(lambda lo_hi: func(*(a[lo_hi[0]:lo_hi[1]] for a in flat), **kwargs), zip(edges[:-1], edges[1:])))
+        parts = list(pool.map(lambda bounds: func(*(a[slice(*bounds)] for a in flat), **kwargs), pairwise(edges)))
     return np.concatenate(parts).reshape(shape)
 
 
