@@ -127,3 +127,26 @@ def test_sample_run_manifest_carries_the_recommendation_scores(sample_run):
     entry = json.loads((reports / "ci-sample" / "manifest.json").read_text())["models"]["recommendations"]
     assert {"hit_at_10", "popularity_hit_at_10", "segment_popularity_hit_at_10", "recall_at_10"} <= set(entry)
     assert entry["hit_at_10"] >= 1.5 * entry["popularity_hit_at_10"] and entry["hit_at_10"] > entry["segment_popularity_hit_at_10"]
+
+
+@pytest.mark.parametrize("half_life_days", [None, 90.0])
+def test_interactions_read_in_place_equal_those_of_the_dataframe(tmp_path, half_life_days):
+    """A Parquet path gives the same client x product matrix (same sorted client and product order,
+    counts and recency weights to the last bit) as the DataFrame: DuckDB reads the lines where they lie."""
+    rng = np.random.default_rng(4)
+    names = ["Épée", "epee", "Zebra", "zèbre", "10", "9", "a'b", "B"]
+    n = 3_000
+    tx = pd.DataFrame({
+        "customer_id": rng.choice([f"c{i}" for i in range(40)] + ["Ünal", "ünal", "007"], n),
+        "product_id": rng.choice(names, n),
+        "timestamp": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 400 * 86_400, n), unit="s"),
+    })
+    path = tmp_path / "transactions.parquet"
+    tx.to_parquet(path)
+    loaded, in_place = recommend._interactions(tx, half_life_days), recommend._interactions(path, half_life_days)
+    pd.testing.assert_index_equal(loaded[1], in_place[1])
+    pd.testing.assert_index_equal(loaded[2], in_place[2])
+    assert (loaded[0] != in_place[0]).nnz == 0 and loaded[0].nnz == in_place[0].nnz > 0
+    fitted = recommend.ItemKNNRecommender(half_life_days=half_life_days).fit(path)
+    pd.testing.assert_frame_equal(fitted.recommend(n=3), recommend.ItemKNNRecommender(half_life_days=half_life_days).fit(tx).recommend(n=3))
+    pd.testing.assert_frame_equal(clienteling.recommend_products(path, n=2), clienteling.recommend_products(tx, n=2))

@@ -7,7 +7,8 @@ the closed-form linear model that wins the evaluation (the BM25 weighting is tha
 baselines it has to beat. :func:`time_split` and :func:`evaluate_recommenders` hold out the last
 part of the period and score every recommender the same way (hit rate@k, recall@k, coverage).
 
-Every recommender takes transactions (``customer_id``, ``product_id``, optionally ``timestamp``) in ``fit`` and returns ``self``; ``recommend(customers, n)`` returns one row per
+Every recommender takes transactions (``customer_id``, ``product_id``, optionally ``timestamp``), or the path of
+their Parquet file (read in place by DuckDB), in ``fit`` and returns ``self``; ``recommend(customers, n)`` returns one row per
 client and rank (``customer_id``, ``rank``, ``product_id``, ``score``), never a product the client
 already bought.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -38,8 +40,14 @@ def _check_fitted(model: Any) -> None:
         raise RuntimeError(f"{type(model).__name__} is not fitted yet: call fit(transactions) first.")
 
 
-def _interactions(transactions: pd.DataFrame, half_life_days: float | None = None) -> tuple[sparse.csr_matrix, pd.Index, pd.Index]:
-    """Client x product matrix: purchase occasions (invoice days), each weighted by recency when ``half_life_days`` is set."""
+def _interactions(transactions: pd.DataFrame | str | Path, half_life_days: float | None = None) -> tuple[sparse.csr_matrix, pd.Index, pd.Index]:
+    """Client x product matrix: purchase occasions (invoice days), each weighted by recency when ``half_life_days`` is set.
+
+    ``transactions``: order lines, or the path of their Parquet file, which DuckDB reads in place (the
+    same matrix, without loading the order lines).
+    """
+    if not isinstance(transactions, pd.DataFrame):
+        return _interactions_in_place(transactions, half_life_days)
     tx = transactions
     cust_codes, customers = pd.factorize(tx["customer_id"].astype(str), sort=True)
     prod_codes, products = pd.factorize(tx["product_id"].astype(str), sort=True)
@@ -51,6 +59,39 @@ def _interactions(transactions: pd.DataFrame, half_life_days: float | None = Non
     X = sparse.csr_matrix((weight, (cust_codes, prod_codes)), shape=(len(customers), len(products)))
     X.sum_duplicates()
     return X, pd.Index(customers), pd.Index(products)
+
+
+def _interactions_in_place(path: str | Path, half_life_days: float | None) -> tuple[sparse.csr_matrix, pd.Index, pd.Index]:
+    """:func:`_interactions` of a Parquet file: DuckDB numbers clients and products in sorted order (as
+    ``pd.factorize(sort=True)``) and counts each pair; with a half-life it returns each line's age in
+    file order instead, weighted here exactly as for a DataFrame."""
+    from .engines import DuckDBEngine
+
+    with DuckDBEngine() as engine:
+        engine.register("tx", path)
+        dated = bool(half_life_days) and "timestamp" in engine.columns("tx")
+        con = engine.con_
+        if dated:
+            newest = con.execute('SELECT epoch_ns(max("timestamp")) FROM tx').fetchone()[0]
+            source = f"""SELECT CAST(customer_id AS VARCHAR) AS c, CAST(product_id AS VARCHAR) AS p,
+                                {newest} - epoch_ns("timestamp") AS age_ns, file_row_number AS line
+                         FROM read_parquet('{str(path).replace("'", "''")}', file_row_number = true)"""
+        else:
+            source = "SELECT CAST(customer_id AS VARCHAR) AS c, CAST(product_id AS VARCHAR) AS p FROM tx"
+        con.execute(f"CREATE VIEW lines AS {source}")
+        customers = con.execute("SELECT DISTINCT c FROM lines ORDER BY c").df()["c"]
+        products = con.execute("SELECT DISTINCT p FROM lines ORDER BY p").df()["p"]
+        numbered = """lines JOIN (SELECT c, CAST(row_number() OVER (ORDER BY c) - 1 AS INTEGER) AS ci FROM (SELECT DISTINCT c FROM lines)) USING (c)
+                      JOIN (SELECT p, CAST(row_number() OVER (ORDER BY p) - 1 AS INTEGER) AS pi FROM (SELECT DISTINCT p FROM lines)) USING (p)"""
+        if dated:  # one row per line, in file order, so the weights are summed as for a DataFrame
+            pairs = con.execute(f"SELECT ci, pi, age_ns FROM {numbered} ORDER BY line").fetchnumpy()
+            weight = np.power(0.5, pairs["age_ns"] / 1e9 / 86_400.0 / float(half_life_days))
+        else:  # counts are exact in any order
+            pairs = con.execute(f"SELECT ci, pi, CAST(count(*) AS DOUBLE) AS n FROM {numbered} GROUP BY ci, pi").fetchnumpy()
+            weight = pairs["n"]
+    X = sparse.csr_matrix((np.asarray(weight, dtype=np.float64), (pairs["ci"], pairs["pi"])), shape=(len(customers), len(products)))
+    X.sum_duplicates()
+    return X, pd.Index(customers.to_numpy(), dtype="str"), pd.Index(products.to_numpy(), dtype="str")
 
 
 def _bm25(X: sparse.csr_matrix, k1: float, b: float) -> sparse.csr_matrix:
