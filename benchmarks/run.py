@@ -74,15 +74,6 @@ def _before_features() -> Callable[..., Any]:
     return module.customer_features
 
 
-#: At L the steps get only the transaction columns they read: the whole table in pandas (as a notebook's
-#: ``run.table("transactions")`` loads it) would take most of this machine's memory per process.
-TX_COLUMNS_AT_L = ["customer_id", "order_id", "timestamp", "product_id", "amount", "margin"]
-
-
-def _tx_columns(size: str) -> list[str] | None:
-    return TX_COLUMNS_AT_L if size == "L" else None
-
-
 def _task(name: str, size: str) -> Callable[[], Any]:
     """The callable to time for task ``name`` at ``size``; its inputs are loaded here (untimed)."""
     import baselines
@@ -113,12 +104,15 @@ def _task(name: str, size: str) -> Callable[[], Any]:
         rules = io.read_yaml(None, "rfm_segments.yaml")
         return lambda: behavioral.segment_behavioral(feats, rfm_rules=rules, random_state=42)
     customers = pd.read_parquet(p["customers"])
-    transactions = pd.read_parquet(p["transactions"], columns=_tx_columns(size))
+    # as the pages pass them: the order lines' Parquet file, read in place, except to the geographic page,
+    # which takes the columns it declares as a table
+    transactions = p["transactions"]
     if name == "demographic":
         return lambda: demographic.segment_demographic(customers, transactions, random_state=42)
     if name == "geographic":
         lookup = io.read_yaml(None, "us_states.yaml")
-        return lambda: geographic.segment_geographic(customers, transactions, as_of=AS_OF, lookup=lookup, random_state=42)
+        table = pd.read_parquet(transactions, columns=list(geographic.TRANSACTION_COLUMNS))
+        return lambda: geographic.segment_geographic(customers, table, as_of=AS_OF, lookup=lookup, random_state=42)
     if name == "psychographic":
         from analysis.config import load_config
 
@@ -136,8 +130,13 @@ def _task(name: str, size: str) -> Callable[[], Any]:
 
 
 def _end_to_end(size: str) -> Callable[[], Any]:
-    """Features, RFM, behavioral clusters, k-prototypes on a sample, CLV, recommendations: one process,
-    the transactions read once, as a run's notebooks would."""
+    """Features, RFM, behavioral clusters, k-prototypes on a sample, CLV, recommendations: one process.
+
+    As the run's notebooks do, every step that aggregates the order lines reads the validated Parquet
+    file in place (``run.path("transactions")``: DuckDB reads only the columns it needs), so the
+    order lines are never held in pandas. (The clienteling page still loads three columns for its
+    evaluation and client cards; ``recommend_products`` itself reads in place.)
+    """
     def run() -> None:
         import pandas as pd
 
@@ -149,10 +148,9 @@ def _end_to_end(size: str) -> Callable[[], Any]:
         rules = io.read_yaml(None, "rfm_segments.yaml")
         behavioral.segment_behavioral(feats, rfm_rules=rules, random_state=42)
         customers = pd.read_parquet(p["customers"])
-        transactions = pd.read_parquet(p["transactions"], columns=_tx_columns(size))
-        demographic.segment_demographic(customers, transactions, random_state=42)
-        value.segment_value(transactions, feats, as_of=AS_OF, labels={}, random_state=42)
-        clienteling.recommend_products(transactions, n=3, customers=feats["total_spend"].nlargest(200).index)
+        demographic.segment_demographic(customers, p["transactions"], random_state=42)
+        value.segment_value(p["transactions"], feats, as_of=AS_OF, labels={}, random_state=42)
+        clienteling.recommend_products(p["transactions"], n=3, customers=feats["total_spend"].nlargest(200).index)
 
     return run
 
