@@ -130,6 +130,7 @@ def test_survey_out_of_range_blanked_and_reverse_flipped(write_config, tmp_path)
     assert reasons.to_dict() == {"": 2, "missing_customer_id": 1, "no_answers": 1, "duplicate_response": 1}
 
 
+@pytest.mark.slow  # reads and validates the whole 541,909-line file
 def test_online_retail_ledger_adds_up_to_every_line():
     """Full UCI Online Retail: 541,909 lines, cancellations and guest rows set aside by reason."""
     shared_path("online_retail")
