@@ -96,10 +96,12 @@ def test_tiers_from_stored_cuts_reproduce_the_ranked_tiers():
     assert value.tiers_from_cuts(values, cuts).equals(tiers)
 
 
-def test_tier_totals_with_intervals_sum_the_draws_per_tier():
-    draws = np.array([[1.0, 2.0, 3.0], [3.0, 4.0, 5.0]])
-    totals = value.totals_with_intervals(pd.Series(["a", "b", "a"], name="value_tier"), draws, level=0.5)
-    assert totals.loc["a"].tolist() == pytest.approx([5.0, 7.0]) and totals.loc["b"].tolist() == pytest.approx([2.5, 3.5])
+def test_tier_total_intervals_are_quantiles_of_each_tiers_total_over_the_draws():
+    # two draws; tier "a" totals 4 and 8, tier "b" 2 and 4 (clv_intervals(groups=...) sums them block by block)
+    totals = pd.DataFrame({"a": [4.0, 8.0], "b": [2.0, 4.0]}).rename_axis(columns="value_tier")
+    bounds = value.interval_of_totals(totals, level=0.5)
+    assert bounds.loc["a"].tolist() == pytest.approx([5.0, 7.0]) and bounds.loc["b"].tolist() == pytest.approx([2.5, 3.5])
+    assert bounds.index.name == "value_tier"
 
 
 def test_a_27_day_two_order_customer_does_not_outrank_every_long_standing_valuable_one():

@@ -349,14 +349,6 @@ def tier_uncertainty(frame: pd.DataFrame, cuts: dict[str, float]) -> pd.DataFram
     return pd.DataFrame(rows)
 
 
-def totals_with_intervals(groups: pd.Series, draws: np.ndarray, level: float) -> pd.DataFrame:
-    """Sum of each group's CLV draws, as ``clv_low``/``clv_high`` bounds per group (vectorised over draws)."""
-    codes, names = pd.factorize(groups, sort=False)
-    one_hot = np.zeros((len(groups), len(names)))
-    one_hot[np.arange(len(groups)), codes] = 1.0
-    return interval_of_totals(pd.DataFrame(draws @ one_hot, columns=pd.Index(names, name=groups.name)), level)
-
-
 def interval_of_totals(totals: pd.DataFrame, level: float) -> pd.DataFrame:
     """``clv_low``/``clv_high`` per group from each group's total in every draw (draws x groups)."""
     quantiles = np.quantile(totals.to_numpy(), [(1 - level) / 2, (1 + level) / 2], axis=0)
@@ -772,7 +764,7 @@ def segment_value(
     scores = clv.customer_lifetime_value(purchase, spend, summary, **clv_settings)
     scores["customer_id"] = scores["customer_id"].astype(str)
     # Tiers come from the point CLV; the intervals then sum each tier's draws as they go.
-    tier_of = value_tiers(customer_value_frame(features, scores, labels)["clv"], tiers)
+    tier_of = value_tiers(scores.set_index("customer_id")["clv"].reindex(features.index), tiers)  # the frame's clv column
     tier_of_scored = tier_of.reindex(scores["customer_id"].to_numpy()).fillna("Rest").rename("value_tier")
     intervals, tier_draws = clv.clv_intervals(purchase, spend, summary, level=interval_level, n_draws=n_draws,
                                               random_state=random_state, groups=tier_of_scored.to_numpy(),
