@@ -178,6 +178,23 @@ def test_summary_and_split_in_one_pass_equal_the_two_summaries(
     assert "c3" in set(full["customer_id"]) and "c3" not in set(split["customer_id"])  # c3 started in the holdout
 
 
+@pytest.mark.parametrize("zone", [None, "Europe/Paris"])
+def test_summary_of_a_parquet_file_equals_that_of_the_dataframe(toy_transactions: pd.DataFrame, tmp_path: Path,
+                                                                 zone: str | None) -> None:
+    """A Parquet path is summarised by DuckDB in place (naive times) or read into pandas first (zoned times)."""
+    tx = toy_transactions if zone is None else toy_transactions.assign(timestamp=toy_transactions["timestamp"].dt.tz_localize(zone))
+    path = tmp_path / "transactions.parquet"
+    tx.to_parquet(path)
+    for aggregate_by in ("D", None):
+        ends = {"observation_period_end": "2024-02-26", "calibration_period_end": "2024-01-29", "aggregate_by": aggregate_by}
+        for ours, theirs in zip(clv.rfm_summary_and_split(path, **ends), clv.rfm_summary_and_split(tx, **ends), strict=True):
+            pd.testing.assert_frame_equal(ours, theirs)
+    with pytest.raises(ValueError, match=r"column\(s\) \['value'\] not found"):
+        clv.rfm_summary(path, observation_period_end="2024-02-26", monetary_value_col="value")
+    with pytest.raises(ValueError, match="no purchase on or before 2023-01-01"):
+        clv.rfm_summary(path, observation_period_end="2023-01-01")
+
+
 def test_rfm_summary_without_daily_aggregation_counts_each_transaction(
     toy_transactions: pd.DataFrame,
 ) -> None:
