@@ -104,15 +104,12 @@ def _task(name: str, size: str) -> Callable[[], Any]:
         rules = io.read_yaml(None, "rfm_segments.yaml")
         return lambda: behavioral.segment_behavioral(feats, rfm_rules=rules, random_state=42)
     customers = pd.read_parquet(p["customers"])
-    # as the pages pass them: the order lines' Parquet file, read in place, except to the geographic page,
-    # which takes the columns it declares as a table
-    transactions = p["transactions"]
+    transactions = p["transactions"]  # as the pages pass them: the order lines' Parquet file, read in place
     if name == "demographic":
         return lambda: demographic.segment_demographic(customers, transactions, random_state=42)
     if name == "geographic":
         lookup = io.read_yaml(None, "us_states.yaml")
-        table = pd.read_parquet(transactions, columns=list(geographic.TRANSACTION_COLUMNS))
-        return lambda: geographic.segment_geographic(customers, table, as_of=AS_OF, lookup=lookup, random_state=42)
+        return lambda: geographic.segment_geographic(customers, transactions, as_of=AS_OF, lookup=lookup, random_state=42)
     if name == "psychographic":
         from analysis.config import load_config
 

@@ -83,14 +83,25 @@ def test_rollup_by_hand_with_growth_and_penetration():
     assert city.loc["Z", "customers"] == 2 and city.loc["Z", "revenue_pct"] == pytest.approx(60.0)
 
 
-def test_revenue_windows_need_two_years():
+@pytest.mark.parametrize("in_place", [False, True])
+def test_revenue_windows_need_two_years(tmp_path, in_place):
+    """The same from the order lines as a DataFrame or as their Parquet file (summed by DuckDB in place)."""
+    def source(frame):
+        if not in_place:
+            return frame
+        frame.to_parquet(tmp_path / "tx.parquet")
+        return tmp_path / "tx.parquet"
+
     tx = pd.DataFrame({"customer_id": ["a", "a"], "order_id": ["1", "2"], "amount": [5.0, 7.0],
                        "timestamp": pd.to_datetime(["2023-06-01", "2024-06-01"])})
-    windows, label = geographic.revenue_windows(tx, "2024-12-31")
-    assert windows is None and "growth not shown" in label
+    windows, label = geographic.revenue_windows(source(tx), "2024-12-31")
+    assert windows is None and label == "growth not shown: the transactions start on 01 Jun 2023, after the start of the earlier 12-month window (01 Jan 2023)"
     tx.loc[0, "timestamp"] = pd.Timestamp("2023-01-05")
-    windows, _ = geographic.revenue_windows(tx, "2024-12-31")
+    windows, label = geographic.revenue_windows(source(tx), "2024-12-31")
     assert windows.loc["a"].tolist() == [7.0, 5.0]
+    assert label == "01 Jan 2024-31 Dec 2024 vs 01 Jan 2023-31 Dec 2023"
+    empty, reason = geographic.revenue_windows(source(tx.iloc[:0]), "2024-12-31")
+    assert empty is None and reason == "growth needs transactions"
 
 
 def test_rollup_segments_pool_small_areas():

@@ -128,6 +128,16 @@ def test_geographic_on_its_columns_matches_the_full_table(run, full_transactions
     pd.testing.assert_frame_equal(narrow.profiles, full.profiles)
     for level in full.rollups:
         pd.testing.assert_frame_equal(narrow.rollups[level], full.rollups[level])
+    # the page passes the Parquet file: DuckDB sums spend and the growth windows in place (exact decimals)
+    in_place = geographic.segment_geographic(customers, run.path("transactions"), **kwargs)
+    assert in_place.growth_note == full.growth_note and in_place.value_source == full.value_source
+    pd.testing.assert_frame_equal(in_place.labels, full.labels)
+    pd.testing.assert_frame_equal(in_place.profiles, full.profiles, rtol=1e-9)
+    for level in full.rollups:
+        pd.testing.assert_frame_equal(in_place.rollups[level], full.rollups[level], rtol=1e-9)
+    windows, _ = geographic.revenue_windows(full_transactions, run.as_of)
+    assert windows is not None and (windows > 0).any().all()  # the sample covers both windows
+    pd.testing.assert_frame_equal(geographic.revenue_windows(run.path("transactions"), run.as_of)[0], windows, rtol=1e-9)
 
 
 def test_psychographic_on_its_columns_matches_the_full_table(run, full_transactions):

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -146,10 +147,12 @@ def levels_present(customers: pd.DataFrame) -> list[str]:
     return [lvl for lvl in LEVELS if lvl in customers and customers[lvl].notna().any()]
 
 
-def revenue_windows(transactions: pd.DataFrame | None, as_of: str | pd.Timestamp, months: int = 12) -> tuple[pd.DataFrame | None, str]:
+def revenue_windows(transactions: pd.DataFrame | str | Path | None, as_of: str | pd.Timestamp,
+                    months: int = 12) -> tuple[pd.DataFrame | None, str]:
     """Revenue per customer in the last ``months`` before ``as_of`` and in the ``months`` before that.
 
-    Returns (None, reason) when the transactions do not cover the earlier window.
+    Returns (None, reason) when the transactions do not cover the earlier window. ``transactions`` may
+    be the path of the order lines' Parquet file: DuckDB then sums the windows where the file lies.
 
     Returns
     -------
@@ -158,15 +161,17 @@ def revenue_windows(transactions: pd.DataFrame | None, as_of: str | pd.Timestamp
     str
         A note on the windows, e.g. ``"2024-01-02..2025-01-01 vs 2023-01-02..2024-01-01"``.
     """
-    if transactions is None or transactions.empty:
+    in_place = transactions is not None and not isinstance(transactions, pd.DataFrame)
+    if transactions is None or (not in_place and transactions.empty):
         return None, "growth needs transactions"
     end = pd.Timestamp(as_of).normalize() + pd.Timedelta(days=1)
     mid = end - pd.DateOffset(months=months)
     start = mid - pd.DateOffset(months=months)
+    if in_place:
+        return _revenue_windows_in_place(transactions, start, mid, end, months)
     first = transactions["timestamp"].min()
     if first > start + pd.Timedelta(days=31):
-        return None, (f"growth not shown: the transactions start on {first:%d %b %Y}, after the start of the earlier "
-                      f"{months}-month window ({start:%d %b %Y})")
+        return None, _late_start(first, start, months)
     ts = transactions["timestamp"]
     window = np.where(ts >= mid, "revenue_recent", np.where(ts >= start, "revenue_previous", None))
     frame = transactions.assign(window=window).dropna(subset=["window"])
@@ -174,8 +179,39 @@ def revenue_windows(transactions: pd.DataFrame | None, as_of: str | pd.Timestamp
     for col in ("revenue_recent", "revenue_previous"):
         if col not in wide:
             wide[col] = 0.0
-    label = f"{mid:%d %b %Y}-{end - pd.Timedelta(days=1):%d %b %Y} vs {start:%d %b %Y}-{mid - pd.Timedelta(days=1):%d %b %Y}"
-    return wide[["revenue_recent", "revenue_previous"]], label
+    return wide[["revenue_recent", "revenue_previous"]], _window_label(start, mid, end)
+
+
+def _late_start(first: pd.Timestamp, start: pd.Timestamp, months: int) -> str:
+    return (f"growth not shown: the transactions start on {first:%d %b %Y}, after the start of the earlier "
+            f"{months}-month window ({start:%d %b %Y})")
+
+
+def _window_label(start: pd.Timestamp, mid: pd.Timestamp, end: pd.Timestamp) -> str:
+    return f"{mid:%d %b %Y}-{end - pd.Timedelta(days=1):%d %b %Y} vs {start:%d %b %Y}-{mid - pd.Timedelta(days=1):%d %b %Y}"
+
+
+def _revenue_windows_in_place(path: str | Path, start: pd.Timestamp, mid: pd.Timestamp, end: pd.Timestamp,
+                              months: int) -> tuple[pd.DataFrame | None, str]:
+    """:func:`revenue_windows` of a Parquet file, summed by DuckDB (exact decimals: the same on any thread count)."""
+    from ..engines import DuckDBEngine
+
+    with DuckDBEngine() as engine:
+        engine.register("tx", path)
+        n_lines, first = engine.con_.execute('SELECT count(*), min("timestamp") FROM tx').fetchone()
+        if not n_lines:
+            return None, "growth needs transactions"
+        if pd.Timestamp(first) > start + pd.Timedelta(days=31):
+            return None, _late_start(pd.Timestamp(first), start, months)
+        amount = "CAST(amount AS DECIMAL(38, 6))"
+        wide = engine.con_.execute(
+            f"""SELECT CAST(customer_id AS VARCHAR) AS customer_id,
+                       CAST(coalesce(sum({amount}) FILTER (WHERE "timestamp" >= $mid), 0) AS DOUBLE) AS revenue_recent,
+                       CAST(coalesce(sum({amount}) FILTER (WHERE "timestamp" < $mid), 0) AS DOUBLE) AS revenue_previous
+                FROM tx WHERE "timestamp" >= $start GROUP BY 1 ORDER BY 1""",
+            {"mid": mid.to_datetime64(), "start": start.to_datetime64()}).df()
+    wide["customer_id"] = wide["customer_id"].astype("str")
+    return wide.set_index("customer_id").rename_axis(columns="window"), _window_label(start, mid, end)
 
 
 def level_keys(level: str, present: Sequence[str]) -> list[str]:
@@ -702,7 +738,7 @@ class GeographicResult(SegmentationResult):
 
 def segment_geographic(
     customers: pd.DataFrame,
-    transactions: pd.DataFrame | None = None,
+    transactions: pd.DataFrame | str | Path | None = None,
     *,
     as_of: str | pd.Timestamp,
     spend: pd.Series | None = None,
@@ -721,8 +757,9 @@ def segment_geographic(
     customers : DataFrame
         Validated customers (country, region, state, city, latitude, longitude, urban_rural,
         climate_zone, population where present).
-    transactions : DataFrame, optional
-        For revenue and growth; only :data:`TRANSACTION_COLUMNS` are read, so a page passes just those.
+    transactions : DataFrame or path to Parquet, optional
+        For revenue and growth; only :data:`TRANSACTION_COLUMNS` are read. The page passes the run's
+        file (``run.path("transactions")``), summed by DuckDB where it lies.
     as_of : date-like
         Analysis date (growth windows end on it).
     spend : Series, optional
