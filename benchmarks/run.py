@@ -130,7 +130,7 @@ def _end_to_end(size: str) -> Callable[[], Any]:
     """Features, RFM, behavioral clusters, k-prototypes on a sample, CLV, recommendations: one process.
 
     As the run's notebooks do, every step that aggregates the order lines reads the validated Parquet
-    file in place (``run.path("transactions")``: DuckDB reads only the columns it needs), so the
+    file in place (``run.parquet("transactions")``: DuckDB reads only the columns it needs), so the
     order lines are never held in pandas. (The clienteling page still loads three columns for its
     evaluation and client cards; ``recommend_products`` itself reads in place.)
     """

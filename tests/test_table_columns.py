@@ -112,7 +112,7 @@ def test_demographic_on_its_columns_matches_the_full_table(run, full_transaction
     pd.testing.assert_frame_equal(narrow.labels, full.labels)
     pd.testing.assert_frame_equal(narrow.profiles, full.profiles)
     # the page passes the Parquet file: DuckDB sums the spend in place (exact decimals, so equal up to rounding)
-    in_place = demographic.segment_demographic(customers, run.path("transactions"), **kwargs)
+    in_place = demographic.segment_demographic(customers, run.parquet("transactions"), **kwargs)
     assert in_place.value_source == full.value_source
     pd.testing.assert_frame_equal(in_place.labels, full.labels)
     pd.testing.assert_frame_equal(in_place.profiles, full.profiles, rtol=1e-9)
@@ -129,7 +129,7 @@ def test_geographic_on_its_columns_matches_the_full_table(run, full_transactions
     for level in full.rollups:
         pd.testing.assert_frame_equal(narrow.rollups[level], full.rollups[level])
     # the page passes the Parquet file: DuckDB sums spend and the growth windows in place (exact decimals)
-    in_place = geographic.segment_geographic(customers, run.path("transactions"), **kwargs)
+    in_place = geographic.segment_geographic(customers, run.parquet("transactions"), **kwargs)
     assert in_place.growth_note == full.growth_note and in_place.value_source == full.value_source
     pd.testing.assert_frame_equal(in_place.labels, full.labels)
     pd.testing.assert_frame_equal(in_place.profiles, full.profiles, rtol=1e-9)
@@ -137,7 +137,7 @@ def test_geographic_on_its_columns_matches_the_full_table(run, full_transactions
         pd.testing.assert_frame_equal(in_place.rollups[level], full.rollups[level], rtol=1e-9)
     windows, _ = geographic.revenue_windows(full_transactions, run.as_of)
     assert windows is not None and (windows > 0).any().all()  # the sample covers both windows
-    pd.testing.assert_frame_equal(geographic.revenue_windows(run.path("transactions"), run.as_of)[0], windows, rtol=1e-9)
+    pd.testing.assert_frame_equal(geographic.revenue_windows(run.parquet("transactions"), run.as_of)[0], windows, rtol=1e-9)
 
 
 def test_psychographic_on_its_columns_matches_the_full_table(run, full_transactions):
@@ -149,7 +149,7 @@ def test_psychographic_on_its_columns_matches_the_full_table(run, full_transacti
     full = psychographic.segment_psychographic(run.table("survey"), run.table("customers"), full_transactions, **kwargs)
     pd.testing.assert_frame_equal(narrow.labels, full.labels)
     pd.testing.assert_frame_equal(narrow.profiles, full.profiles)
-    in_place = psychographic.segment_psychographic(run.table("survey"), run.table("customers"), run.path("transactions"), **kwargs)
+    in_place = psychographic.segment_psychographic(run.table("survey"), run.table("customers"), run.parquet("transactions"), **kwargs)
     pd.testing.assert_frame_equal(in_place.labels, full.labels)
     pd.testing.assert_frame_equal(in_place.profiles, full.profiles, rtol=1e-9)
 
@@ -197,10 +197,10 @@ def test_value_reads_the_order_lines_in_place(run, full_transactions):
     settings = {k: v for k, v in run.params("14_value").items() if k in ("calibration_end", "time_unit", "model")}
     settings.update(as_of=run.as_of, n_draws=50, random_state=0)
     features = run.customer_features()
-    in_place = value.segment_value(run.path("transactions"), features, **settings)
+    in_place = value.segment_value(run.parquet("transactions"), features, **settings)
     loaded = value.segment_value(full_transactions, features, **settings)
     assert in_place.settings["margin"] == pytest.approx(loaded.settings["margin"], rel=1e-12)
     pd.testing.assert_frame_equal(in_place.rfm, loaded.rfm)
     pd.testing.assert_frame_equal(in_place.labels, loaded.labels, rtol=1e-9)
     pd.testing.assert_frame_equal(in_place.profiles, loaded.profiles, rtol=1e-9)
-    assert run.path("no_such_table") is None
+    assert run.parquet("no_such_table") is None

@@ -110,15 +110,6 @@ class Run:
         self.ensure_prepared()
         return self.folder.table_columns(name)
 
-    def path(self, name: str) -> Path | None:
-        """The Parquet file of the validated table ``name`` (None without it), for steps that read it in place.
-
-        ``segment_value(run.path("transactions"), ...)``: DuckDB aggregates the order lines where they
-        lie, so the notebook never holds them in memory.
-        """
-        self.ensure_prepared()
-        return self.folder.table_path(name) if self.folder.has("table", name) else None
-
     def has(self, name: str) -> bool:
         """Whether the run has the validated table ``name``: the run folder's file is there (nothing is read)."""
         self.ensure_prepared()
@@ -151,7 +142,11 @@ class Run:
         return feats
 
     def parquet(self, name: str) -> Path | None:
-        """Path of a validated table's Parquet file (for DuckDB), or None."""
+        """Path of a validated table's Parquet file, or None without it: for steps that read it in place.
+
+        ``segment_value(run.parquet("transactions"), ...)``: DuckDB aggregates the order lines where
+        they lie, so the notebook never holds them in memory.
+        """
         self.ensure_prepared()
         path = self.folder.table_path(name)
         return path if path.exists() else None

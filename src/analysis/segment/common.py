@@ -40,7 +40,7 @@ def customer_value(
         Validated customers (``customer_id``, optionally ``spend``).
     transactions : DataFrame or path to Parquet, optional
         Validated order lines; when given, value is the sum of ``amount`` per customer. A path
-        (``run.path("transactions")``) is summed by DuckDB where the file lies, without loading it.
+        (``run.parquet("transactions")``) is summed by DuckDB where the file lies, without loading it.
     spend : Series, optional
         Value per customer indexed by ``customer_id`` (e.g. from :func:`spend_from_columns`);
         used when there are no transactions.

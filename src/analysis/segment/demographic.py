@@ -844,7 +844,7 @@ def segment_demographic(
         Validated customers.
     transactions : DataFrame or path to Parquet, optional
         Validated order lines, for revenue per segment; only :data:`TRANSACTION_COLUMNS` are read.
-        The page passes the run's file (``run.path("transactions")``), summed by DuckDB in place.
+        The page passes the run's file (``run.parquet("transactions")``), summed by DuckDB in place.
     spend : Series, optional
         Value per customer when there are no transactions (see
         :func:`analysis.segment.common.spend_from_columns`).

@@ -759,7 +759,7 @@ def segment_geographic(
         climate_zone, population where present).
     transactions : DataFrame or path to Parquet, optional
         For revenue and growth; only :data:`TRANSACTION_COLUMNS` are read. The page passes the run's
-        file (``run.path("transactions")``), summed by DuckDB where it lies.
+        file (``run.parquet("transactions")``), summed by DuckDB where it lies.
     as_of : date-like
         Analysis date (growth windows end on it).
     spend : Series, optional

@@ -882,7 +882,7 @@ def segment_psychographic(
     customers, transactions : DataFrame, optional
         To count respondents not in the customer table and to join purchase value; of the
         transactions only :data:`TRANSACTION_COLUMNS` are read. ``transactions`` may be the run's
-        Parquet file (``run.path("transactions")``), summed by DuckDB in place.
+        Parquet file (``run.parquet("transactions")``), summed by DuckDB in place.
     items : list of str, optional
         Item columns (config ``survey.items``; default every column but ``customer_id`` and
         ``response_date``).

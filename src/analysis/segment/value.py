@@ -631,7 +631,7 @@ def segment_value(
     ----------
     transactions : DataFrame or path to Parquet
         Validated order lines (``customer_id``, ``timestamp``, ``amount``, optionally ``margin``), or
-        the run's Parquet file of them (``run.path("transactions")``), which DuckDB then reads in place:
+        the run's Parquet file of them (``run.parquet("transactions")``), which DuckDB then reads in place:
         the step never holds the order lines in memory (at a million customers that is the
         difference between 4.7 and 2 GB).
     features : DataFrame
