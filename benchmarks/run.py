@@ -513,7 +513,7 @@ def render(results: dict[str, Any]) -> str:
         core, tutorial = _cost(results, "core.duckdb", s), _cost(results, "core.tutorial", s)
         row.append(f"{tutorial / core:.1f}× (CPU)" if core and tutorial else "–")
     lines.append("| tutorial lambdas against hand-written DuckDB, both on the 6 core features | " + " | ".join(row) + " |")
-    table("Pipeline steps (on the project's features; transactions as a pandas table where the step takes one)", [
+    table("Pipeline steps (on the project's features; the order lines as the pages pass them: the Parquet file, read in place by DuckDB)", [
         ("prep", "data contract: read, validate, write Parquet (once)"),
         ("prep_sql", "the contract's rules for this data in DuckDB SQL (used for L)"),
         ("rfm", "RFM scores and segments"),
