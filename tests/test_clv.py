@@ -193,6 +193,14 @@ def test_summary_of_a_parquet_file_equals_that_of_the_dataframe(toy_transactions
         clv.rfm_summary(path, observation_period_end="2024-02-26", monetary_value_col="value")
     with pytest.raises(ValueError, match="no purchase on or before 2023-01-01"):
         clv.rfm_summary(path, observation_period_end="2023-01-01")
+    # missing values as pandas counts them: NULL, or a NaN stored as a value (as writers other than pandas do)
+    import duckdb
+
+    nan_path = tmp_path / "with_nan.parquet"
+    duckdb.sql(f"COPY (SELECT 'c9' AS customer_id, TIMESTAMP '2024-01-02' AS timestamp, 'nan'::DOUBLE AS amount "
+               f"UNION ALL SELECT 'c8', TIMESTAMP '2024-01-03', 2.0) TO '{nan_path}' (FORMAT parquet)")
+    with pytest.raises(ValueError, match=r"1 row\(s\) have a missing"):
+        clv.rfm_summary(nan_path, observation_period_end="2024-02-26")
 
 
 def test_rfm_summary_without_daily_aggregation_counts_each_transaction(
@@ -946,8 +954,11 @@ def test_likelihood_split_over_threads_is_the_same_to_the_last_bit(monkeypatch: 
     T = rng.uniform(1, 80, n)
     x = rng.poisson(4, n).astype(float)
     t_x = np.where(x > 0, T * rng.uniform(0, 1, n), 0.0)
-    params = {"r": 2.15, "alpha": 7.25, "s": 66.9, "beta": 11548.0}  # the large s and beta of a 1M-customer fit
+    # s and beta so large that scipy's hyp2f1 overflows for most customers: the quadrature fallback runs per block
+    params = {"r": 2.15, "alpha": 7.25, "s": 300.0, "beta": 6e4}
     draws = {k: v * np.exp(rng.normal(0, 0.05, (3, 1))) for k, v in params.items()}
+    r, alpha, s, beta = (np.asarray(params[k]) for k in ("r", "alpha", "s", "beta"))
+    assert (~np.isfinite(pareto_nbd._log_likelihood(r, alpha, s, beta, x, t_x, T, quadrature_fallback=False))).sum() > 1_000
     monkeypatch.setattr(basic, "THREADED_ABOVE", 10**12)
     single = pareto_nbd.log_likelihood(params, x, t_x, T), pareto_nbd.log_likelihood(draws, x, t_x, T)
     monkeypatch.setattr(basic, "THREADED_ABOVE", 100)
@@ -956,6 +967,9 @@ def test_likelihood_split_over_threads_is_the_same_to_the_last_bit(monkeypatch: 
     for one, many in zip(single, threaded, strict=True):
         assert one.shape == many.shape and np.isfinite(one).all()
         np.testing.assert_array_equal(one, many)
+    # the caller's floating-point error handling holds in the worker threads too
+    with np.errstate(divide="raise"), pytest.raises(FloatingPointError):
+        basic.elementwise_in_threads(np.log, np.zeros(1_000))
 
 
 def test_discounted_exposure_sums_the_monthly_increments() -> None:
@@ -974,13 +988,26 @@ def test_discounted_exposure_sums_the_monthly_increments() -> None:
 
 
 def test_intervals_reuse_the_point_p_alive(
-    cdnow_summary: pd.DataFrame, cdnow_pareto_fit: clv.PurchaseModelFit, gamma_gamma_fit: clv.SpendModelFit
+    cdnow_summary: pd.DataFrame, cdnow_pareto_fit: clv.PurchaseModelFit, gamma_gamma_fit: clv.SpendModelFit,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Given the point P(alive), the expansion is not evaluated at the estimate again; same intervals."""
     summary = cdnow_summary.assign(monetary_value=cdnow_summary["monetary_value"].where(cdnow_summary["frequency"] > 0, 0.0))
     point = clv.customer_lifetime_value(cdnow_pareto_fit, gamma_gamma_fit, summary)["p_alive"].to_numpy()
     own = clv.clv_intervals(cdnow_pareto_fit, gamma_gamma_fit, summary, random_state=5, p_alive_draws="linear")
+    formulas = cdnow_pareto_fit.family.formulas
+    calls = {"centre": 0}
+    original = formulas.p_alive
+
+    def counting(params, *args):
+        calls["centre"] += params == cdnow_pareto_fit.params_
+        return original(params, *args)
+
+    monkeypatch.setattr(formulas, "p_alive", counting)
     given = clv.clv_intervals(cdnow_pareto_fit, gamma_gamma_fit, summary, random_state=5, p_alive_draws="linear", p_alive=point)
+    assert calls["centre"] == 0  # the centre was taken from the point P(alive), not evaluated again
+    clv.clv_intervals(cdnow_pareto_fit, gamma_gamma_fit, summary, random_state=5, p_alive_draws="linear")
+    assert calls["centre"] == 1
     pd.testing.assert_frame_equal(own, given)
     with pytest.raises(ValueError, match="one value per customer"):
         clv.clv_intervals(cdnow_pareto_fit, gamma_gamma_fit, summary, p_alive_draws="linear", p_alive=point[:-1])

@@ -170,6 +170,22 @@ def test_spend_from_columns_feeds_revenue_share():
     assert sizes.set_index("segment")["revenue_pct"].to_dict() == pytest.approx({"a": 100 * 30 / 31, "b": 100 * 1 / 31})
 
 
+@pytest.mark.parametrize("ids", [["a", "b", "c"], [7, 8, 9]])
+def test_customer_value_from_a_dataframe_or_its_parquet_file(tmp_path, ids):
+    """Spend per customer is the same from the order lines or from their Parquet file (summed by DuckDB in place),
+    whether the ids are text or integers; NaN amounts are skipped as pandas skips them; an empty file falls back."""
+    customers = pd.DataFrame({"customer_id": [str(i) for i in ids] + ["none"], "spend": [1.0, 2.0, 3.0, 4.0]})
+    tx = pd.DataFrame({"customer_id": [ids[0], ids[0], ids[1], ids[2]], "amount": [10.0, 5.0, 7.0, np.nan]})
+    path = tmp_path / "tx.parquet"
+    tx.to_parquet(path)
+    loaded, source = common.customer_value(customers, tx)
+    in_place, source_in_place = common.customer_value(customers, path)
+    assert loaded.tolist() == in_place.tolist() == [15.0, 7.0, 0.0, 0.0]
+    assert source == source_in_place == "revenue from 4 order lines"
+    tx.iloc[:0].to_parquet(path)
+    assert common.customer_value(customers, path)[1] == "the customer table's spend column"
+
+
 def test_lift_by_hand():
     attrs = pd.DataFrame({"status": ["S", "S", "S", "M", "M", "M", "M", "M"]}, index=list("abcdefgh"))
     labels = pd.Series([0, 0, 0, 0, 1, 1, 1, 1], index=attrs.index)

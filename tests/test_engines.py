@@ -105,3 +105,14 @@ def test_spark_and_duckdb_give_the_same_features_on_the_sample(tmp_path):
     finally:
         spark.close()
         spark.session_.stop()  # the JVM's memory back to the rest of the suite
+
+
+def test_duckdb_may_use_an_eighth_of_the_machine(monkeypatch):
+    """Notebooks run side by side, each with its own DuckDB: an eighth of the memory each, exactly (in MB)."""
+    pages = {"SC_PAGE_SIZE": 4096, "SC_PHYS_PAGES": 23_400 * 2**20 // 4096}  # a 23.4 GB machine
+    monkeypatch.setattr(engines.os, "sysconf", lambda name: pages[name])
+    assert engines.default_memory_limit() == f"{23_400 // 8}MB"  # 2,925 MB, not 2 GB rounded down
+    pages["SC_PHYS_PAGES"] = 4 * 2**30 // 4096  # a small machine still gets 1 GB
+    assert engines.default_memory_limit() == "1024MB"
+    with engines.DuckDBEngine(memory_limit="512MB") as engine:
+        assert engine.con_.execute("SELECT current_setting('memory_limit')").fetchone()[0].startswith("488")

@@ -150,3 +150,12 @@ def test_interactions_read_in_place_equal_those_of_the_dataframe(tmp_path, half_
     fitted = recommend.ItemKNNRecommender(half_life_days=half_life_days).fit(path)
     pd.testing.assert_frame_equal(fitted.recommend(n=3), recommend.ItemKNNRecommender(half_life_days=half_life_days).fit(tx).recommend(n=3))
     pd.testing.assert_frame_equal(clienteling.recommend_products(path, n=2), clienteling.recommend_products(tx, n=2))
+
+
+def test_interactions_of_an_empty_file_are_an_empty_matrix(tmp_path):
+    empty = _basket().iloc[:0]
+    empty.to_parquet(tmp_path / "empty.parquet")
+    for half_life_days in (None, 90.0):
+        X, customers, products = recommend._interactions(tmp_path / "empty.parquet", half_life_days)
+        assert X.shape == (0, 0) and len(customers) == len(products) == 0
+        assert recommend._interactions(empty, half_life_days)[0].shape == (0, 0)

@@ -191,7 +191,7 @@ def test_no_notebook_reads_the_whole_transaction_table():
 
 
 def test_value_reads_the_order_lines_in_place(run, full_transactions):
-    """The value page passes the Parquet file (``run.path``); DuckDB reads it where it lies, same result."""
+    """The value page passes the Parquet file (``run.parquet``); DuckDB reads it where it lies, same result."""
     from analysis.segment import value
 
     settings = {k: v for k, v in run.params("14_value").items() if k in ("calibration_end", "time_unit", "model")}

@@ -264,3 +264,41 @@ def test_value_page_runs_with_every_model_family(tmp_path, config_name, model):
     assert entry["chosen_model"] == model and set(entry["full_period_fits"]) == {model, "gamma_gamma"}
     html = (tmp_path / "reports" / "r" / "14_value.html").read_text(encoding="utf-8")
     assert "Mean absolute error per customer" in html and clv.family(model).title in html
+
+
+def _few_repeat_buyers() -> pd.DataFrame:
+    """Three customers, one of them buying twice: too few repeat buyers for the purchase models."""
+    return pd.DataFrame({"customer_id": ["a", "a", "b", "c"], "amount": [10.0, 5.0, 7.0, 3.0], "margin": [2.0, 1.0, 1.0, 0.5],
+                         "timestamp": pd.to_datetime(["2024-01-05", "2024-03-01", "2024-02-01", "2024-04-01"])})
+
+
+@pytest.mark.parametrize("in_place", [False, True])
+def test_value_page_errors_come_in_the_order_they_did(tmp_path, in_place):
+    """The holdout is planned before the summaries (they come from one pass), yet a config the data cannot meet is
+    reported after the data's own problems: too few repeat buyers is still a clean 'not available'."""
+    tx = _few_repeat_buyers()
+    source = tx
+    if in_place:
+        tx.to_parquet(tmp_path / "tx.parquet")
+        source = tmp_path / "tx.parquet"
+    features = pd.DataFrame({"total_spend": [15.0, 7.0, 3.0]}, index=pd.Index(["a", "b", "c"], name="customer_id"))
+    for calibration_end in (None, "2023-01-01"):  # the second is before the first purchase: plan_holdout refuses it
+        result = value.segment_value(source, features, as_of="2024-06-30", calibration_end=calibration_end)
+        assert not result.available and result.message.startswith("Only 1 customers bought more than once")
+    if not in_place:
+        with pytest.raises(ValueError, match="no purchase on or before 2024-06-30"):
+            value.segment_value(tx.iloc[:0], features, as_of="2024-06-30")
+
+
+def test_margin_rate_and_first_purchase_in_place_equal_the_dataframes(tmp_path):
+    tx = _few_repeat_buyers()
+    path = tmp_path / "tx.parquet"
+    tx.to_parquet(path)
+    assert value.margin_rate(path) == pytest.approx(value.margin_rate(tx), rel=1e-12) == pytest.approx(4.5 / 25.0)
+    assert value.first_purchase(path) == value.first_purchase(tx) == pd.Timestamp("2024-01-05")
+    assert value.margin_rate(path, override=0.3) == 0.3
+    tx.drop(columns="margin").to_parquet(path)
+    assert value.margin_rate(path) == 1.0
+    tx.iloc[:0].to_parquet(path)  # an empty file: no first purchase, no margin
+    assert pd.isna(value.first_purchase(path)) and pd.isna(value.first_purchase(tx.iloc[:0]))
+    assert value.margin_rate(path) == value.margin_rate(tx.iloc[:0]) == 1.0

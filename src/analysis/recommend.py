@@ -71,8 +71,9 @@ def _interactions_in_place(path: str | Path, half_life_days: float | None) -> tu
         engine.register("tx", path)
         dated = bool(half_life_days) and "timestamp" in engine.columns("tx")
         con = engine.con_
+        newest = con.execute('SELECT epoch_ns(max("timestamp")) FROM tx').fetchone()[0] if dated else None
+        dated = newest is not None  # an empty file has no ages: an empty matrix either way
         if dated:
-            newest = con.execute('SELECT epoch_ns(max("timestamp")) FROM tx').fetchone()[0]
             source = f"""SELECT CAST(customer_id AS VARCHAR) AS c, CAST(product_id AS VARCHAR) AS p,
                                 {newest} - epoch_ns("timestamp") AS age_ns, file_row_number AS line
                          FROM read_parquet('{str(path).replace("'", "''")}', file_row_number = true)"""

@@ -211,9 +211,9 @@ def clv_intervals(
             raise ValueError(f"groups: expected one label per customer ({n:,}), found {len(codes):,}.")
         group_totals = np.zeros((n_draws, len(group_names)))
     bounds = np.empty((4, n))
+    if p_alive is not None and len(p_alive) != n:
+        raise ValueError(f"p_alive: expected one value per customer ({n:,}), found {len(p_alive):,}.")
     if linear:  # the expansion's slopes for every customer at once, each evaluation split over the cores
-        if p_alive is not None and len(p_alive) != n:
-            raise ValueError(f"p_alive: expected one value per customer ({n:,}), found {len(p_alive):,}.")
         expansion = _linear_p_alive_terms(formulas, purchase_model.params_, x_all, t_x_all, T_all,
                                           None if p_alive is None else np.asarray(p_alive, dtype="float64"))
     for start in range(0, n, chunk_size):  # blocks of customers, each one vectorised evaluation

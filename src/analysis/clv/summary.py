@@ -361,8 +361,9 @@ def _register_parquet(engine: Any, path: str, schema: dict[str, str], required: 
     """``order_lines`` as a view over the Parquet file, with the checks :func:`_purchase_occasions` makes."""
     per_line = aggregate_by is None
     source = f"read_parquet('{path}'{', file_row_number = true' if per_line else ''})"
-    n_missing = engine.con_.execute(
-        f"SELECT count(*) FROM {source} WHERE " + " OR ".join(f'"{col}" IS NULL' for col in required)).fetchone()[0]
+    # missing as pandas counts it: NULL, or a float NaN (which other writers than pandas store as a value)
+    checks = [f'"{col}" IS NULL' + (f' OR isnan("{col}")' if schema[col] in ("FLOAT", "DOUBLE") else "") for col in required]
+    n_missing = engine.con_.execute(f"SELECT count(*) FROM {source} WHERE " + " OR ".join(checks)).fetchone()[0]
     if n_missing:
         raise ValueError(
             f"transactions: {n_missing} row(s) have a missing {required} value. "

@@ -58,6 +58,22 @@ class Engine:
         self.close()
 
 
+def exact(column: str) -> str:
+    """SQL: a numeric column as an exact decimal (millionths) for summing, NaN read as NULL.
+
+    Sums of decimals are the same whichever way DuckDB splits the work between threads (float sums
+    differ in the last bit), and ``sum`` skips NaN as pandas does (a float NaN that is not NULL, as
+    other writers than pandas store it, would otherwise fail the cast).
+    """
+    quoted = '"' + column.replace('"', '""') + '"'
+    return f"CAST(CASE WHEN isnan({quoted}) THEN NULL ELSE {quoted} END AS DECIMAL(38, 6))"
+
+
+def exact_sum(column: str) -> str:
+    """SQL: the exact sum of a numeric column (see :func:`exact`), as a DOUBLE."""
+    return f"CAST(sum({exact(column)}) AS DOUBLE)"
+
+
 def default_memory_limit() -> str:
     """An eighth of the machine's memory (at least 1 GB), in MB: a run executes several notebooks side
     by side, each with its own DuckDB, so none may take DuckDB's default of 80 %. (In whole GB, rounded

@@ -66,7 +66,7 @@ def customer_value(
         if n_lines:
             return totals.reindex(ids).fillna(0.0).rename("value"), f"revenue from {n_lines:,} order lines"
     elif transactions is not None and len(transactions):
-        totals = transactions.groupby("customer_id")["amount"].sum()
+        totals = transactions.groupby(transactions["customer_id"].astype(str))["amount"].sum()  # ids as text, as above
         value = totals.reindex(ids).fillna(0.0)
         return value.rename("value"), f"revenue from {len(transactions):,} order lines"
     if spend is not None:
@@ -80,13 +80,12 @@ def customer_value(
 
 def _amount_per_customer(path: str | Path) -> tuple[pd.Series, int]:
     """Sum of ``amount`` per customer (ids as text) and the number of order lines, of a Parquet file, by DuckDB."""
-    from ..engines import DuckDBEngine
+    from ..engines import DuckDBEngine, exact_sum
 
     with DuckDBEngine() as engine:
         engine.register("tx", path)
-        # exact decimal sums: the same whichever way DuckDB splits the work between threads
-        sums = engine.query("SELECT CAST(customer_id AS VARCHAR) AS customer_id, "
-                            "CAST(sum(CAST(amount AS DECIMAL(38, 6))) AS DOUBLE) AS amount, count(*) AS n FROM tx GROUP BY 1")
+        sums = engine.query(f"SELECT CAST(customer_id AS VARCHAR) AS customer_id, {exact_sum('amount')} AS amount, "
+                            "count(*) AS n FROM tx GROUP BY 1")
     return sums.set_index("customer_id")["amount"], int(sums["n"].sum())
 
 

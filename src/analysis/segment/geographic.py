@@ -194,7 +194,7 @@ def _window_label(start: pd.Timestamp, mid: pd.Timestamp, end: pd.Timestamp) -> 
 def _revenue_windows_in_place(path: str | Path, start: pd.Timestamp, mid: pd.Timestamp, end: pd.Timestamp,
                               months: int) -> tuple[pd.DataFrame | None, str]:
     """:func:`revenue_windows` of a Parquet file, summed by DuckDB (exact decimals: the same on any thread count)."""
-    from ..engines import DuckDBEngine
+    from ..engines import DuckDBEngine, exact
 
     with DuckDBEngine() as engine:
         engine.register("tx", path)
@@ -203,14 +203,15 @@ def _revenue_windows_in_place(path: str | Path, start: pd.Timestamp, mid: pd.Tim
             return None, "growth needs transactions"
         if pd.Timestamp(first) > start + pd.Timedelta(days=31):
             return None, _late_start(pd.Timestamp(first), start, months)
-        amount = "CAST(amount AS DECIMAL(38, 6))"
+        amount = exact("amount")
         wide = engine.con_.execute(
-            f"""SELECT CAST(customer_id AS VARCHAR) AS customer_id,
+            f"""SELECT customer_id,
                        CAST(coalesce(sum({amount}) FILTER (WHERE "timestamp" >= $mid), 0) AS DOUBLE) AS revenue_recent,
                        CAST(coalesce(sum({amount}) FILTER (WHERE "timestamp" < $mid), 0) AS DOUBLE) AS revenue_previous
                 FROM tx WHERE "timestamp" >= $start GROUP BY 1 ORDER BY 1""",
             {"mid": mid.to_datetime64(), "start": start.to_datetime64()}).df()
-    wide["customer_id"] = wide["customer_id"].astype("str")
+    if wide["customer_id"].dtype == object:  # text ids as pandas reads them from Parquet; others keep their type
+        wide["customer_id"] = wide["customer_id"].astype("str")
     return wide.set_index("customer_id").rename_axis(columns="window"), _window_label(start, mid, end)
 
 

@@ -220,7 +220,10 @@ def margin_rate(transactions: pd.DataFrame | str | Path, override: float | None 
         return float(override)
     if not isinstance(transactions, pd.DataFrame):
         totals = _line_totals(transactions)
-        return float(totals["margin"] / totals["amount"]) if totals["margin"] is not None else 1.0
+        if totals["margin"] is None:
+            return 1.0
+        with np.errstate(divide="ignore", invalid="ignore"):  # as pandas: inf or NaN when revenue sums to 0
+            return float(np.float64(totals["margin"]) / np.float64(totals["amount"]))
     if "margin" in transactions and transactions["margin"].notna().any():
         return float(transactions["margin"].sum() / transactions["amount"].sum())
     return 1.0
@@ -235,14 +238,15 @@ def first_purchase(transactions: pd.DataFrame | str | Path) -> pd.Timestamp:
 
 def _line_totals(path: str | Path) -> dict[str, Any]:
     """First timestamp, revenue and margin (None without a margin value) of a Parquet file of order lines."""
-    from ..engines import DuckDBEngine
+    from ..engines import DuckDBEngine, exact_sum
 
     with DuckDBEngine() as engine:
         engine.register("tx", path)
-        margin = "sum(CAST(margin AS DECIMAL(38, 6)))" if "margin" in engine.columns("tx") else "NULL"
+        margin = exact_sum("margin") if "margin" in engine.columns("tx") else "NULL"
         first, amount, margin_sum = engine.con_.execute(
-            f"SELECT min(timestamp), sum(CAST(amount AS DECIMAL(38, 6))), {margin} FROM tx").fetchone()
-    return {"first": pd.Timestamp(first), "amount": float(amount), "margin": None if margin_sum is None else float(margin_sum)}
+            f"SELECT min(timestamp), {exact_sum('amount')}, {margin} FROM tx").fetchone()
+    return {"first": pd.Timestamp(first) if first is not None else pd.NaT, "amount": float(amount or 0),
+            "margin": None if margin_sum is None else float(margin_sum)}
 
 
 def profitability_tables(frame: pd.DataFrame, value_cols: tuple[str, ...] = ("clv", "total_spend", "total_margin")) -> dict[str, pd.DataFrame]:
@@ -680,8 +684,16 @@ def segment_value(
     tiers = tiers or DEFAULT_TIERS
     as_of = pd.Timestamp(as_of)
     first = first_purchase(transactions)
-    plan = clv.plan_holdout(first, as_of, time_unit=time_unit, fraction=holdout_fraction, calibration_end=calibration_end or None)
-    if plan.available:  # the full-period summary and the calibration/holdout split, from one pass
+    # The holdout is planned first so that both summaries come from one pass; a plan the config makes impossible
+    # is reported after the summary's own errors and the repeat-buyer check, as when they were computed apart.
+    plan, plan_error = None, None
+    if pd.notna(first):  # no order lines at all: the summary says so
+        try:
+            plan = clv.plan_holdout(first, as_of, time_unit=time_unit, fraction=holdout_fraction,
+                                    calibration_end=calibration_end or None)
+        except ValueError as error:
+            plan_error = error
+    if plan is not None and plan.available:  # the full-period summary and the calibration/holdout split, from one pass
         summary, split = clv.rfm_summary_and_split(transactions, observation_period_end=as_of, time_unit=time_unit,
                                                    calibration_period_end=plan.calibration_end)
     else:
@@ -693,6 +705,8 @@ def segment_value(
         return ValueResult(available=False, message=(
             f"Only {repeat} customers bought more than once by {as_of.date()}: the purchase models need repeat buyers "
             "to estimate how often customers buy and when they leave. Add more history to the transactions."))
+    if plan_error is not None:
+        raise plan_error
     margin_used = margin_rate(transactions, margin)
     unit = {"W": "weeks", "D": "days"}[time_unit]
     span = float((as_of - first) / pd.Timedelta(1, unit=time_unit))

@@ -21,6 +21,7 @@ compiles a PyTensor graph on every call). Each closed form is tested against the
 
 from __future__ import annotations
 
+import contextvars
 import importlib
 import os
 from collections.abc import Callable, Mapping
@@ -173,8 +174,14 @@ def elementwise_in_threads(func: Callable[..., np.ndarray], *arrays: np.ndarray,
         return func(*arrays, **kwargs)
     flat = [np.broadcast_to(a, shape).reshape(-1) for a in arrays]
     edges = np.linspace(0, size, threads + 1).astype(int)
+
+    def block(lo: int, hi: int) -> np.ndarray:
+        return func(*(a[lo:hi] for a in flat), **kwargs)
+
     with ThreadPoolExecutor(threads) as pool:
-        parts = list(pool.map(lambda bounds: func(*(a[slice(*bounds)] for a in flat), **kwargs), pairwise(edges)))
+        # each block in a copy of the caller's context, so its np.errstate holds in the workers too
+        futures = [pool.submit(contextvars.copy_context().run, block, lo, hi) for lo, hi in pairwise(edges)]
+        parts = [future.result() for future in futures]
     return np.concatenate(parts).reshape(shape)
 
 
