@@ -116,3 +116,27 @@ def test_duckdb_may_use_an_eighth_of_the_machine(monkeypatch):
     assert engines.default_memory_limit() == "1024MB"
     with engines.DuckDBEngine(memory_limit="512MB") as engine:
         assert engine.con_.execute("SELECT current_setting('memory_limit')").fetchone()[0].startswith("488")
+
+
+def test_a_parquet_path_with_a_quote_is_scanned_in_place(tmp_path):
+    """One quoting of the path for every in-place read (register, the summary, the recommenders)."""
+    from analysis import clv, recommend
+
+    tx = pd.DataFrame({"customer_id": ["a", "a", "b"], "product_id": ["p", "q", "p"], "amount": [1.0, 2.0, 3.0],
+                       "timestamp": pd.to_datetime(["2024-01-01", "2024-02-01", "2024-01-15"])})
+    path = tmp_path / "o'brien.parquet"
+    tx.to_parquet(path)
+    assert engines.parquet_scan(path, row_numbers=True).endswith("o''brien.parquet', file_row_number = true)")
+    with engines.DuckDBEngine() as engine:
+        engine.register("tx", path)
+        assert engine.query("SELECT count(*) AS n FROM tx")["n"].tolist() == [3]
+    pd.testing.assert_frame_equal(clv.rfm_summary(path, observation_period_end="2024-03-01", aggregate_by=None),
+                                  clv.rfm_summary(tx, observation_period_end="2024-03-01", aggregate_by=None))
+    assert recommend._interactions(path, 90.0)[0].nnz == 3
+
+
+def test_usable_cores_are_bounded(monkeypatch):
+    monkeypatch.setattr(engines.os, "sched_getaffinity", lambda pid: set(range(16)))
+    assert engines.usable_cores(4) == 4 and engines.usable_cores(32) == 16
+    monkeypatch.setattr(engines.os, "sched_getaffinity", lambda pid: {0})
+    assert engines.usable_cores() == 1

@@ -65,7 +65,7 @@ def _interactions_in_place(path: str | Path, half_life_days: float | None) -> tu
     """:func:`_interactions` of a Parquet file: DuckDB numbers clients and products in sorted order (as
     ``pd.factorize(sort=True)``) and counts each pair; with a half-life it returns each line's age in
     file order instead, weighted here exactly as for a DataFrame."""
-    from .engines import DuckDBEngine
+    from .engines import DuckDBEngine, parquet_scan
 
     with DuckDBEngine() as engine:
         engine.register("tx", path)
@@ -76,7 +76,7 @@ def _interactions_in_place(path: str | Path, half_life_days: float | None) -> tu
         if dated:
             source = f"""SELECT CAST(customer_id AS VARCHAR) AS c, CAST(product_id AS VARCHAR) AS p,
                                 {newest} - epoch_ns("timestamp") AS age_ns, file_row_number AS line
-                         FROM read_parquet('{str(path).replace("'", "''")}', file_row_number = true)"""
+                         FROM {parquet_scan(path, row_numbers=True)}"""
         else:
             source = "SELECT CAST(customer_id AS VARCHAR) AS c, CAST(product_id AS VARCHAR) AS p FROM tx"
         con.execute(f"CREATE VIEW lines AS {source}")

@@ -647,7 +647,9 @@ def notebook_dependencies(notebooks: list[Path]) -> dict[str, set[str]]:
 
 def default_jobs() -> int:
     """Notebooks to run side by side: the machine's cores, at most 4."""
-    return max(1, min(os.cpu_count() or 1, 4))
+    from .engines import usable_cores
+
+    return usable_cores(4)
 
 
 def _execute_timed(nb: Path, executed: Path, params: dict[str, Any], notebook_dir: Path) -> tuple[str, str, int | None, float]:

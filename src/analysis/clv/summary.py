@@ -13,6 +13,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from ..engines import DuckDBEngine, exact, parquet_scan
+
 __all__ = ["PERIODS_PER_MONTH", "TimeUnit", "rfm_summary", "rfm_summary_and_split"]
 
 TimeUnit = Literal["W", "D"]
@@ -153,8 +155,6 @@ def _summaries(
     aggregate_by: str | None, both: bool,
 ) -> list[pd.DataFrame]:
     """The summary (``both=False``) or the full-period summary and the split one (``both=True``)."""
-    from ..engines import DuckDBEngine
-
     unit = _unit_timedelta(time_unit)
     with DuckDBEngine() as engine:
         lines = _register_occasions(engine, transactions, customer_id_col=customer_id_col, datetime_col=datetime_col,
@@ -237,7 +237,7 @@ def _summary_sql(engine: Any, lines: _OrderLines, observation_end: pd.Timestamp,
                     "bool_or(calibration) AS in_calibration"]
         if valued:
             columns.append("coalesce(avg(value) FILTER (WHERE k > 1), 0)::DOUBLE AS full_monetary_value")
-    sql = _SUMMARY_SQL.format(value_sum="sum(CAST(value AS DECIMAL(38, 6)))" if valued else "0",
+    sql = _SUMMARY_SQL.format(value_sum=f"sum({exact('value')})" if valued else "0",
                               per_line=", line" if lines.per_line else "",
                               value_columns="".join(f",\n       {c}" for c in columns),
                               having="" if full else "HAVING bool_or(calibration)")
@@ -271,14 +271,13 @@ def _register_occasions(engine: Any, transactions: pd.DataFrame | str | Path, *,
     (naive timestamps; zoned ones, and flooring DuckDB cannot do, read the columns into pandas first)."""
     required = [customer_id_col, datetime_col] + ([monetary_value_col] if monetary_value_col else [])
     if not isinstance(transactions, pd.DataFrame):
-        path = str(transactions).replace("'", "''")
-        schema = {row[0]: row[1] for row in engine.con_.execute(f"DESCRIBE SELECT * FROM read_parquet('{path}')").fetchall()}
+        schema = {row[0]: row[1] for row in engine.con_.execute(f"DESCRIBE SELECT * FROM {parquet_scan(transactions)}").fetchall()}
         missing = [col for col in required if col not in schema]
         if missing:
             raise ValueError(f"transactions ({transactions}): column(s) {missing} not found. Found: {list(schema)}. "
                              "Pass the right names as customer_id_col / datetime_col / monetary_value_col.")
         if schema[datetime_col] in _NAIVE_TIMESTAMPS and (aggregate_by is None or aggregate_by in _TRUNCATE):
-            return _register_parquet(engine, path, schema, required, customer_id_col=customer_id_col,
+            return _register_parquet(engine, transactions, schema, required, customer_id_col=customer_id_col,
                                      datetime_col=datetime_col, monetary_value_col=monetary_value_col, aggregate_by=aggregate_by)
         transactions = pd.read_parquet(transactions, columns=required)
     frame, value_col = _purchase_occasions(transactions, customer_id_col=customer_id_col, datetime_col=datetime_col,
@@ -356,11 +355,11 @@ def _unit_timedelta(time_unit: str) -> pd.Timedelta:
 _NAIVE_TIMESTAMPS = ("TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S")
 
 
-def _register_parquet(engine: Any, path: str, schema: dict[str, str], required: list[str], *, customer_id_col: str,
+def _register_parquet(engine: Any, path: str | Path, schema: dict[str, str], required: list[str], *, customer_id_col: str,
                       datetime_col: str, monetary_value_col: str | None, aggregate_by: str | None) -> _OrderLines:
     """``order_lines`` as a view over the Parquet file, with the checks :func:`_purchase_occasions` makes."""
     per_line = aggregate_by is None
-    source = f"read_parquet('{path}'{', file_row_number = true' if per_line else ''})"
+    source = parquet_scan(path, row_numbers=per_line)
     # missing as pandas counts it: NULL, or a float NaN (which other writers than pandas store as a value)
     checks = [f'"{col}" IS NULL' + (f' OR isnan("{col}")' if schema[col] in ("FLOAT", "DOUBLE") else "") for col in required]
     n_missing = engine.con_.execute(f"SELECT count(*) FROM {source} WHERE " + " OR ".join(checks)).fetchone()[0]

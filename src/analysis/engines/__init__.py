@@ -58,6 +58,23 @@ class Engine:
         self.close()
 
 
+def parquet_scan(path: str | Path, *, row_numbers: bool = False) -> str:
+    """SQL: DuckDB's scan of a Parquet file, the path quoted as a literal; with ``row_numbers`` a
+    ``file_row_number`` column numbers the rows in file order."""
+    literal = str(path).replace("'", "''")
+    return f"read_parquet('{literal}'{', file_row_number = true' if row_numbers else ''})"
+
+
+def usable_cores(at_most: int = 4) -> int:
+    """The cores this process may run on (its CPU affinity), at most ``at_most``: for notebooks run side by
+    side and for threads of element-wise formulas."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, at_most))
+
+
 def exact(column: str) -> str:
     """SQL: a numeric column as an exact decimal (millionths) for summing, NaN read as NULL.
 
@@ -112,8 +129,7 @@ class DuckDBEngine(Engine):
         if isinstance(source, pd.DataFrame):
             self.con_.register(table, source)
         else:
-            literal = str(source).replace("'", "''")
-            self.con_.execute(f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM read_parquet('{literal}')")
+            self.con_.execute(f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM {parquet_scan(source)}")
 
     def columns(self, table: str) -> list[str]:
         return [row[0] for row in self.con_.execute(f"DESCRIBE {table}").fetchall()]

@@ -216,37 +216,46 @@ def margin_rate(transactions: pd.DataFrame | str | Path, override: float | None 
 
     ``transactions``: order lines, or the path of their Parquet file (summed by DuckDB in place).
     """
-    if override is not None:
-        return float(override)
-    if not isinstance(transactions, pd.DataFrame):
-        totals = _line_totals(transactions)
-        if totals["margin"] is None:
-            return 1.0
-        with np.errstate(divide="ignore", invalid="ignore"):  # as pandas: inf or NaN when revenue sums to 0
-            return float(np.float64(totals["margin"]) / np.float64(totals["amount"]))
-    if "margin" in transactions and transactions["margin"].notna().any():
-        return float(transactions["margin"].sum() / transactions["amount"].sum())
-    return 1.0
+    return float(override) if override is not None else line_totals(transactions).margin_rate()
 
 
 def first_purchase(transactions: pd.DataFrame | str | Path) -> pd.Timestamp:
     """The earliest order line's ``timestamp`` (of a DataFrame, or of a Parquet file read by DuckDB in place)."""
+    return line_totals(transactions).first
+
+
+@dataclass(frozen=True)
+class LineTotals:
+    """What the value page reads of the order lines as a whole, in one pass: see :func:`line_totals`."""
+
+    first: pd.Timestamp  # earliest timestamp (NaT without lines)
+    amount: float  # revenue
+    margin: float | None  # summed margin; None without a margin value
+
+    def margin_rate(self) -> float:
+        """The data's margin / revenue (inf or NaN when revenue sums to 0, as pandas divides), else 1."""
+        if self.margin is None:
+            return 1.0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return float(np.float64(self.margin) / np.float64(self.amount))
+
+
+def line_totals(transactions: pd.DataFrame | str | Path) -> LineTotals:
+    """First timestamp, revenue and margin of the order lines: a DataFrame, or a Parquet file that DuckDB sums in
+    place in one scan (exact decimals)."""
     if isinstance(transactions, pd.DataFrame):
-        return transactions["timestamp"].min()
-    return _line_totals(transactions)["first"]
-
-
-def _line_totals(path: str | Path) -> dict[str, Any]:
-    """First timestamp, revenue and margin (None without a margin value) of a Parquet file of order lines."""
+        has_margin = "margin" in transactions and transactions["margin"].notna().any()
+        return LineTotals(first=transactions["timestamp"].min(), amount=transactions["amount"].sum(),
+                          margin=transactions["margin"].sum() if has_margin else None)
     from ..engines import DuckDBEngine, exact_sum
 
     with DuckDBEngine() as engine:
-        engine.register("tx", path)
+        engine.register("tx", transactions)
         margin = exact_sum("margin") if "margin" in engine.columns("tx") else "NULL"
         first, amount, margin_sum = engine.con_.execute(
             f"SELECT min(timestamp), {exact_sum('amount')}, {margin} FROM tx").fetchone()
-    return {"first": pd.Timestamp(first) if first is not None else pd.NaT, "amount": float(amount or 0),
-            "margin": None if margin_sum is None else float(margin_sum)}
+    return LineTotals(first=pd.Timestamp(first) if first is not None else pd.NaT, amount=float(amount or 0),
+                      margin=None if margin_sum is None else float(margin_sum))
 
 
 def profitability_tables(frame: pd.DataFrame, value_cols: tuple[str, ...] = ("clv", "total_spend", "total_margin")) -> dict[str, pd.DataFrame]:
@@ -683,7 +692,8 @@ def segment_value(
     families = FAMILY_ORDER if model == "auto" else (clv.family(model).name,)
     tiers = tiers or DEFAULT_TIERS
     as_of = pd.Timestamp(as_of)
-    first = first_purchase(transactions)
+    totals = line_totals(transactions)  # one pass for the first purchase and the margin rate
+    first = totals.first
     # The holdout is planned first so that both summaries come from one pass; a plan the config makes impossible
     # is reported after the summary's own errors and the repeat-buyer check, as when they were computed apart.
     plan, plan_error = None, None
@@ -707,7 +717,7 @@ def segment_value(
             "to estimate how often customers buy and when they leave. Add more history to the transactions."))
     if plan_error is not None:
         raise plan_error
-    margin_used = margin_rate(transactions, margin)
+    margin_used = float(margin) if margin is not None else totals.margin_rate()
     unit = {"W": "weeks", "D": "days"}[time_unit]
     span = float((as_of - first) / pd.Timedelta(1, unit=time_unit))
     settings = {"time_unit": time_unit, "model": model, "horizon_months": horizon_months,

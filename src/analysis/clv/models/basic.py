@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextvars
 import importlib
-import os
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -153,11 +152,9 @@ THREADED_ABOVE = 4_096
 
 def worker_threads() -> int:
     """Threads for element-wise formulas: the cores this process may use, at most four."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(cores, 4))
+    from ...engines import usable_cores
+
+    return usable_cores(4)
 
 
 def elementwise_in_threads(func: Callable[..., np.ndarray], *arrays: np.ndarray, **kwargs: Any) -> np.ndarray:
