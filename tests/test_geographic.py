@@ -100,6 +100,11 @@ def test_revenue_windows_need_two_years(tmp_path, in_place):
     windows, label = geographic.revenue_windows(source(tx), "2024-12-31")
     assert windows.loc["a"].tolist() == [7.0, 5.0]
     assert label == "01 Jan 2024-31 Dec 2024 vs 01 Jan 2023-31 Dec 2023"
+    # a line after the end of as_of is in neither window; the last second of as_of still counts
+    later = pd.DataFrame({"customer_id": ["a", "a", "b"], "order_id": ["3", "4", "5"], "amount": [100.0, 11.0, 3.0],
+                          "timestamp": pd.to_datetime(["2025-01-01 00:00:00", "2024-12-31 23:59:59", "2025-02-01 00:00:00"])})
+    windows, _ = geographic.revenue_windows(source(pd.concat([tx, later], ignore_index=True)), "2024-12-31")
+    assert windows.index.tolist() == ["a"] and windows.loc["a"].tolist() == [18.0, 5.0]
     empty, reason = geographic.revenue_windows(source(tx.iloc[:0]), "2024-12-31")
     assert empty is None and reason == "growth needs transactions"
 

@@ -151,7 +151,8 @@ def revenue_windows(transactions: pd.DataFrame | str | Path | None, as_of: str |
                     months: int = 12) -> tuple[pd.DataFrame | None, str]:
     """Revenue per customer in the last ``months`` before ``as_of`` and in the ``months`` before that.
 
-    Returns (None, reason) when the transactions do not cover the earlier window. ``transactions`` may
+    Lines after the end of ``as_of`` fall in neither window (the data contract sets them aside
+    anyway). Returns (None, reason) when the transactions do not cover the earlier window. ``transactions`` may
     be the path of the order lines' Parquet file: DuckDB then sums the windows where the file lies.
 
     Returns
@@ -173,7 +174,7 @@ def revenue_windows(transactions: pd.DataFrame | str | Path | None, as_of: str |
     if first > start + pd.Timedelta(days=31):
         return None, _late_start(first, start, months)
     ts = transactions["timestamp"]
-    window = np.where(ts >= mid, "revenue_recent", np.where(ts >= start, "revenue_previous", None))
+    window = np.where(ts >= end, None, np.where(ts >= mid, "revenue_recent", np.where(ts >= start, "revenue_previous", None)))
     frame = transactions.assign(window=window).dropna(subset=["window"])
     wide = frame.pivot_table(index="customer_id", columns="window", values="amount", aggfunc="sum", fill_value=0.0)
     for col in ("revenue_recent", "revenue_previous"):
@@ -208,8 +209,8 @@ def _revenue_windows_in_place(path: str | Path, start: pd.Timestamp, mid: pd.Tim
             f"""SELECT customer_id,
                        CAST(coalesce(sum({amount}) FILTER (WHERE "timestamp" >= $mid), 0) AS DOUBLE) AS revenue_recent,
                        CAST(coalesce(sum({amount}) FILTER (WHERE "timestamp" < $mid), 0) AS DOUBLE) AS revenue_previous
-                FROM tx WHERE "timestamp" >= $start GROUP BY 1 ORDER BY 1""",
-            {"mid": mid.to_datetime64(), "start": start.to_datetime64()}).df()
+                FROM tx WHERE "timestamp" >= $start AND "timestamp" < $end GROUP BY 1 ORDER BY 1""",
+            {"mid": mid.to_datetime64(), "start": start.to_datetime64(), "end": end.to_datetime64()}).df()
     if wide["customer_id"].dtype == object:  # text ids as pandas reads them from Parquet; others keep their type
         wide["customer_id"] = wide["customer_id"].astype("str")
     return wide.set_index("customer_id").rename_axis(columns="window"), _window_label(start, mid, end)
