@@ -298,7 +298,7 @@ def main() -> int:
     parser.add_argument("--sizes", nargs="+", default=["S", "M", "L"], choices=list(datasets.SIZES))
     parser.add_argument("--only", nargs="+", default=None, help="task names (default: all)")
     parser.add_argument("--repeat", type=int, default=None, help="override every task's repeats (at least 3 for the record)")
-    parser.add_argument("--timeout", type=float, default=1800, help="seconds one task (all its repeats) may take")
+    parser.add_argument("--timeout", type=float, default=3600, help="seconds one task (all its repeats) may take")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--size", help=argparse.SUPPRESS)
     parser.add_argument("--check-out", help=argparse.SUPPRESS)
