@@ -40,6 +40,19 @@ def _top_categories(spend_by_category: pd.Series, n: int = 12) -> list[str]:
     return ranked["category"].head(n).tolist()
 
 
+def _with_usage_rates(f: pd.DataFrame, counts: pd.DataFrame) -> pd.DataFrame:
+    """``f`` with the web/app usage rates, from per-customer event counts (columns named as the keys
+    of :data:`EVENT_TYPES`): whole-column ratios, the same in every pandas baseline."""
+    counts = counts.reindex(index=f.index, columns=list(EVENT_TYPES)).fillna(0.0)
+    months = f["tenure_days"].clip(lower=30) / 30.4
+    f["sessions_per_month"] = counts["sessions"] / months
+    f["views_per_order"] = counts["views"] / f["frequency"]
+    f["view_to_order_rate"] = (f["frequency"] / counts["views"].where(counts["views"] > 0)).clip(upper=1.0)
+    f["email_open_rate"] = counts["opens"] / months
+    f["email_click_rate"] = counts["clicks"] / counts["opens"].where(counts["opens"] > 0)
+    return f
+
+
 # --- hand-written DuckDB --------------------------------------------------------------------------
 
 
@@ -253,14 +266,8 @@ def full_pandas(paths: dict[str, Path], as_of: str) -> pd.DataFrame:
     returned = pd.read_parquet(paths["returns"]).groupby("customer_id")["amount"].sum()
     f["return_rate"] = (returned.reindex(f.index).fillna(0) / f["total_spend"]).clip(upper=1.0)
     ev = pd.read_parquet(paths["events"], columns=["customer_id", "event_type"])
-    counts = pd.crosstab(ev["customer_id"], ev["event_type"]).reindex(f.index).fillna(0)
-    months = f["tenure_days"].clip(lower=30) / 30.4
-    f["sessions_per_month"] = counts["session"] / months
-    f["views_per_order"] = counts["product_view"] / f["frequency"]
-    f["view_to_order_rate"] = (f["frequency"] / counts["product_view"].where(counts["product_view"] > 0)).clip(upper=1.0)
-    f["email_open_rate"] = counts["email_open"] / months
-    f["email_click_rate"] = counts["email_click"] / counts["email_open"].where(counts["email_open"] > 0)
-    return f.drop(columns=["last", "first"]).sort_index()
+    counts = pd.crosstab(ev["customer_id"], ev["event_type"]).rename(columns={t: k for k, t in EVENT_TYPES.items()})
+    return _with_usage_rates(f, counts).drop(columns=["last", "first"]).sort_index()
 
 
 def core_pandas(paths: dict[str, Path], as_of: str) -> pd.DataFrame:
@@ -343,14 +350,8 @@ def full_tutorial(paths: dict[str, Path], as_of: str) -> pd.DataFrame:
     ev = pd.read_parquet(paths["events"], columns=["customer_id", "event_type"])
     counts = ev.groupby("customer_id").agg(
         **{k: ("event_type", lambda x, t=t: float((x == t).sum())) for k, t in EVENT_TYPES.items()}
-    ).reindex(f.index).fillna(0.0)
-    months = f["tenure_days"].clip(lower=30) / 30.4
-    f["sessions_per_month"] = counts["sessions"] / months
-    f["views_per_order"] = counts["views"] / f["frequency"]
-    f["view_to_order_rate"] = (f["frequency"] / counts["views"].where(counts["views"] > 0)).clip(upper=1.0)
-    f["email_open_rate"] = counts["opens"] / months
-    f["email_click_rate"] = counts["clicks"] / counts["opens"].where(counts["opens"] > 0)
-    return f.drop(columns=["last", "first", "items", "lines"]).sort_index()
+    )
+    return _with_usage_rates(f, counts).drop(columns=["last", "first", "items", "lines"]).sort_index()
 
 
 def compare(project: pd.DataFrame, other: pd.DataFrame, *, rtol: float = 1e-6) -> dict[str, object]:
