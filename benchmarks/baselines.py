@@ -305,6 +305,13 @@ def full_tutorial(paths: dict[str, Path], as_of: str) -> pd.DataFrame:
     ``groupby().agg``, one call per group (customer, or customer x category / product / brand /
     channel where a feature needs a second column), each intermediate computed once; only the
     ratios between the aggregates and the pivot of category spend are whole-column operations.
+
+    Like the other baselines it assumes the benchmark's complete generated data (margin, brand and
+    channel columns, a category on every line, positive spend), and, as tutorials do, it times an
+    order by its lines (recency from the latest line), where the project times an order by its
+    first line: the two differ only when the lines of one order carry different times, which the
+    generated data never do (the benchmark and ``tests/test_benchmark_baselines.py`` check that the
+    values agree). Timing orders first would add a lambda call per order and only slow it down.
     """
     end = _end(as_of)
     days = 86400.0

@@ -494,7 +494,7 @@ def render(results: dict[str, Any]) -> str:
             lines.append(f"| {task} | " + " | ".join(f"{by[s]['cpu_s']:.2f} s" if "cpu_s" in by.get(s, {}) else "–"
                                                       for s in sizes) + " |")
     lines += ["", ("### Ratios (time of the other / time of the project's full feature step; > 1: the project is faster; "
-              "in brackets the same for CPU time)"), "",
+              "in brackets the same for CPU time; the last two rows: the tutorial's time / hand-written DuckDB's)"), "",
               "| compared with | " + " | ".join(sizes) + " |", "|---|" + "---:|" * len(sizes)]
     for task, label in [("features.duckdb", "hand-written DuckDB"), ("features.polars", "polars"),
                         ("features.pandas", "idiomatic pandas"), ("features.before", "the step before this change"),

@@ -160,7 +160,7 @@ def revenue_windows(transactions: pd.DataFrame | str | Path | None, as_of: str |
     DataFrame or None
         Indexed by ``customer_id``: ``revenue_recent``, ``revenue_previous``.
     str
-        A note on the windows, e.g. ``"2024-01-02..2025-01-01 vs 2023-01-02..2024-01-01"``.
+        A note on the windows, e.g. ``"01 Jan 2024-31 Dec 2024 vs 01 Jan 2023-31 Dec 2023"``.
     """
     in_place = transactions is not None and not isinstance(transactions, pd.DataFrame)
     if transactions is None or (not in_place and transactions.empty):
