@@ -256,3 +256,14 @@ def test_a_single_numeric_attribute_is_not_written_in_place():
     model = demographic.DemographicSegmenter(k_range=(2, 3), n_bootstrap=1, random_state=0).fit(frame)
     np.testing.assert_array_equal(model.predict(frame), model.labels_)
     np.testing.assert_array_equal(frame["income"].to_numpy(), before)  # the caller's data untouched
+
+
+def test_a_life_stage_reads_in_lower_case_within_a_name():
+    """The project's life-stage labels are capitalised as values; inside a name they follow a comma."""
+    lift = pd.DataFrame({"segment": [0, 0, 1], "attribute": ["income_band", "life_stage", "life_stage"],
+                         "category": ["low", "Family with children", "Retired"],
+                         "share_pct": [80.0, 70.0, 90.0], "lift": [2.4, 1.5, 3.0]})
+    traits = demographic.segment_traits(lift)
+    names = demographic.name_segments(traits, [0, 1])
+    assert names.tolist() == ["Low income, family with children", "Retired"]
+    assert traits.loc[traits["attribute"] == "life_stage", "category"].tolist() == ["Family with children", "Retired"]

@@ -101,6 +101,9 @@ _TRAIT_TEMPLATES = {
     "occupation": "{}",
     "gender": "gender {}",
 }
+# Derived attributes whose labels (the project's own) are capitalised as values ("Family with children")
+# and read in lower case within a name or description ("Low income, family with children").
+_LOWER_IN_PHRASE = {"life_stage"}
 # What each derived attribute is made from (for notes when it cannot be derived).
 _DERIVED_INPUTS = {"age_band": "age", "income_band": "income", "household": "children",
                    "life_stage": "age, marital_status and children"}
@@ -668,6 +671,8 @@ def segment_traits(lift: pd.DataFrame, *, min_share_pct: float = 50.0, min_lift:
         picked = 0
         for row in group.itertuples(index=False):
             phrase = _TRAIT_TEMPLATES.get(row.attribute, f"{row.attribute.replace('_', ' ')} {{}}").format(row.category)
+            if row.attribute in _LOWER_IN_PHRASE:
+                phrase = phrase[:1].lower() + phrase[1:]
             if row.attribute in used or phrase.lower() in said:
                 continue
             used |= {row.attribute, *_REDUNDANT_WITH.get(row.attribute, ())}
