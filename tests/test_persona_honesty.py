@@ -238,11 +238,33 @@ def test_a_persona_is_not_named_for_a_minority_of_its_members():
     assert "older" in name or "aged" in name  # most are older: that may name them
 
 
+def test_a_pooled_area_is_not_named_as_its_whole_parent_area():
+    """Geographic segments pool small states as "Other <region>"; Florida is in the South too, so the pooled
+    segment's persona must not be called "South" (seen on Superstore), while a named state keeps its name."""
+    rng = np.random.default_rng(3)
+    states = np.repeat(["Florida", "Georgia", "Alabama", "Texas", "Iowa", "Kansas"], [60, 25, 25, 60, 30, 30])
+    region = np.where(np.isin(states, ["Florida", "Georgia", "Alabama"]), "South", "Central")
+    pooled = {"Georgia": "Other South", "Alabama": "Other South", "Iowa": "Other Central", "Kansas": "Other Central"}
+    segment = pd.Series(states).map(pooled).fillna(pd.Series(states)).to_numpy()
+    ids = [f"c{i}" for i in range(len(states))]
+    customers = pd.DataFrame({"customer_id": ids, "state": states, "region": region, "age": rng.normal(45, 10, len(ids))})
+    labels = {"geographic": pd.DataFrame({"customer_id": ids, "geographic_segment": segment})}
+    models = {"geographic": {"available": True, "levels": ["region", "state"], "verdict": "rules"}}
+    book = personas.build_personas(personas.build_population(customers, labels=labels, models=models), min_size=30)
+    names = {rec["segment"]: rec["name"] for rec in book.records}
+    assert names["Other South"].startswith("Other South") and names["Other Central"].startswith("Other Central"), names
+    assert names["Florida"].startswith("Florida") and names["Texas"].startswith("Texas"), names
+    for rec in book.records:
+        _assert_name_holds(rec)
+
+
 def _assert_name_holds(rec):
-    """Every phrase of a persona's name comes from an attribute that holds for most members."""
+    """Every phrase of a persona's name comes from an attribute that holds for most members (a pooled
+    area, "Other South", is named as such)."""
     if rec["suppressed"] or rec["name"] == rec["segment"]:
         return
     allowed = {t["name_phrase"].lower() for t in rec["definition"] + rec["traits"] + rec["more_traits"] if t["holds"]}
+    allowed |= {str(rec["segment"]).lower() for p in list(allowed) if str(rec["segment"]).lower() == f"other {p}"}
     text = rec["name"].split(" (")[0].lower()
     for phrase in sorted(allowed | {"lapsing"}, key=len, reverse=True):
         text = text.replace(phrase, "")

@@ -16,6 +16,7 @@ from scipy import stats
 from analysis import personas, sample, workspace
 from analysis.config import ConfigError
 from analysis.features import customer_features
+from analysis.personas.vocabulary import Vocabulary
 
 from .conftest import PROJECT_ROOT, SAMPLE_CONFIG, analysis, background_run
 
@@ -626,3 +627,15 @@ def test_persona_cards_fit_a_phone(sample_run):
     assert cards >= 10
     assert page_width <= 390
     assert overflowing == 0
+
+
+@pytest.mark.slow
+def test_every_label_column_of_the_sample_run_has_words(sample_run):
+    """Every column a basis page writes to ``labels/`` is profiled by the personas, so each needs its
+    words in the package vocabulary: without them it would be named by its column ("low p alive high")."""
+    run = _sample_run_folder(sample_run)
+    vocab = Vocabulary.load()
+    files = sorted((run / "labels").glob("*.parquet"))
+    assert {f.stem for f in files} >= {"behavioral", "demographic", "geographic", "psychographic", "value"}
+    without = {f.stem: [c for c in pd.read_parquet(f).columns if c != "customer_id" and not vocab.entry(c)] for f in files}
+    assert {basis: cols for basis, cols in without.items() if cols} == {}

@@ -51,3 +51,14 @@ def test_every_package_pattern_is_reachable():
     for pattern in (p for p, _ in vocab._patterns if p.startswith("factor_*") and p != "factor_*"):
         word = pattern.removeprefix("factor_*").removesuffix("*")
         assert vocab.entry(f"factor_{word}_items") == vocab.spec["attributes"][pattern], pattern
+
+
+def test_every_value_label_column_has_its_own_words():
+    """Personas profile every label column; one without an entry gets generic words ("low p alive high"
+    was a persona name on Superstore before the interval ends had theirs)."""
+    from analysis.segment import value
+
+    vocab = Vocabulary.load()
+    assert [c for c in value.LABEL_COLUMNS if c != "customer_id" and not vocab.entry(c)] == []
+    ends = [vocab.describe(c, "numeric") for c in ("clv_low", "clv_high", "p_alive_low", "p_alive_high")]
+    assert not any(info.trait for info in ends)  # how sure a value is never names a persona

@@ -276,7 +276,17 @@ def name_phrases(record: dict[str, Any]) -> list[str]:
     if lapsed:
         items = [t for t in items if not (t.get("family") == TENURE_FAMILY and t["effect_size"] < 0)]
     own = [t for t in items if not t.get("is_segmentation")]
-    phrases = [t["name_phrase"] for t in own or items]
+    segment = str(record.get("segment", ""))
+    definition = {id(t) for t in record.get("definition", [])}
+
+    def phrase(t: dict[str, Any]) -> str:
+        # a pooled area ("Other South": the South's smaller states) is named as pooled, never as its whole
+        # parent area, which other segments of the same split share (Florida is in the South too)
+        if id(t) in definition and segment.lower() == f"other {t['name_phrase']}".lower():
+            return segment
+        return t["name_phrase"]
+
+    phrases = [phrase(t) for t in own or items]
     if lapsed and not any(t.get("family") == RECENCY_FAMILY and t["effect_size"] > 0 for t in own or items):
         phrases.insert(0, LAPSING)
     return phrases

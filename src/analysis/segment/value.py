@@ -23,6 +23,10 @@ DEFAULT_TIERS: dict[str, float] = {"Top 1%": 0.01, "Top 20%": 0.20}
 #: reads where the data have it.
 TRANSACTION_COLUMNS = ("customer_id", "timestamp", "amount")
 OPTIONAL_TRANSACTION_COLUMNS = ("margin",)
+#: What the value page writes per customer (``labels/value.parquet``); personas profile every column but
+#: the id, so each needs its words in the persona vocabulary (the interval ends are never traits).
+LABEL_COLUMNS = ("customer_id", "clv", "clv_low", "clv_high", "p_alive", "p_alive_low", "p_alive_high",
+                 "expected_purchases", "expected_spend", "value_tier", "churn_risk")
 
 
 def value_tiers(values: pd.Series, tiers: dict[str, float] | None = None, *, skipna: bool = False) -> pd.Series:
@@ -842,10 +846,8 @@ def segment_value(
     order = [*cuts, "Rest"]
     profile = profile.set_index("segment").reindex([t for t in order if t in set(profile["segment"])]).reset_index()
 
-    label_cols = ["customer_id", "clv", "clv_low", "clv_high", "p_alive", "p_alive_low", "p_alive_high",
-                  "expected_purchases", "expected_spend", "value_tier", "churn_risk"]
     frame_out = worth.reset_index().rename(columns={"index": "customer_id"})
-    labels_out = frame_out[[c for c in label_cols if c in frame_out]].copy()
+    labels_out = frame_out[[c for c in LABEL_COLUMNS if c in frame_out]].copy()
     labels_out["customer_id"] = labels_out["customer_id"].astype(str)
 
     value_model = ValueModel(purchase=purchase.without_model(), spend=spend.without_model(), time_unit=time_unit,
