@@ -6,7 +6,6 @@ set; here the pieces are tested one by one.
 
 from __future__ import annotations
 
-import doctest
 import gzip
 import zipfile
 from pathlib import Path
@@ -222,12 +221,6 @@ def test_category_columns_stay_distinct() -> None:
     names = ["Home & Garden", "Home Garden", "Home-Garden", "home garden", "other", "Other"]
     columns = features.category_columns(names)
     assert len(set(columns.values())) == len(names)
-
-
-@pytest.mark.parametrize("module", [io, contract, features, config])
-def test_docstring_examples(module) -> None:
-    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    assert result.failed == 0, f"{result.failed} docstring example(s) of {module.__name__} fail"
 
 
 def test_reading_encoding_follows_a_byte_order_mark(tmp_path: Path) -> None:

@@ -342,13 +342,6 @@ def test_successful_run_console_shows_no_kernel_errors(tmp_path):
 # ------------------------------------------------------------------------------------------
 
 
-def test_runner_docstring_examples():
-    import doctest
-
-    result = doctest.testmod(runner, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted and result.failed == 0
-
-
 def test_pages_after_the_segments_wait_for_every_segment_page_and_not_for_each_other():
     """Personas, clienteling and monitoring each read data preparation's tables and every basis's
     labels, features and models; none reads what another of them writes, so they run side by side."""

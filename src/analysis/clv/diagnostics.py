@@ -108,7 +108,7 @@ def plan_holdout(
     --------
     >>> plan = plan_holdout(pd.Timestamp("2024-01-01"), pd.Timestamp("2024-12-30"))
     >>> str(plan.calibration_end.date()), plan.periods
-    ('2024-10-07', 12.0)
+    ('2024-09-30', 13.0)
     """
     unit = _unit_timedelta(time_unit)
     unit_name = UNIT_NAMES[time_unit]

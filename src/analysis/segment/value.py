@@ -198,6 +198,22 @@ def customer_value_frame(features: pd.DataFrame, scores: pd.DataFrame, labels: d
     return frame
 
 
+def holdout_line(title: str, how: str, mae_model: float, mae_naive: float) -> str:
+    """The model check in one line for the run overview; a model that does not beat the naive guess says so.
+
+    Examples
+    --------
+    >>> holdout_line("BG/NBD", "chosen", 0.38, 0.52)
+    'Purchase model BG/NBD (chosen); holdout MAE 0.380 vs naive 0.520 (27% lower).'
+    >>> holdout_line("MBG/NBD", "chosen", 0.940, 0.919).split("0.919: ")[1]
+    'it does not beat the naive guess that everyone keeps buying at their past rate: read predicted values as rough.'
+    """
+    head = f"Purchase model {title} ({how}); holdout MAE {mae_model:.3f} vs naive {mae_naive:.3f}"
+    if mae_naive > 0 and mae_model < mae_naive:
+        return f"{head} ({1 - mae_model / mae_naive:.0%} lower)."
+    return f"{head}: it does not beat the naive guess that everyone keeps buying at their past rate: read predicted values as rough."
+
+
 def value_headline(frame: pd.DataFrame, value_col: str = "clv", horizon_months: int = 12) -> str:
     """One sentence on how concentrated predicted value is."""
     total = frame[value_col].sum()
@@ -546,9 +562,8 @@ class ValueResult(SegmentationResult):
         lines = [value_headline(self.worth, horizon_months=self.settings["horizon_months"])]
         title = clv_title(self.chosen)
         if self.holdout_metrics:
-            m = self.holdout_metrics
-            lines.append(f"Purchase model {title} ({self.choice_reason.split(':')[0].lower() if self.choice_reason else 'chosen'}); "
-                         f"holdout MAE {m['mae_model']:.3f} vs naive {m['mae_naive']:.3f}.")
+            how = self.choice_reason.split(":")[0].lower() if self.choice_reason else "chosen"
+            lines.append(holdout_line(title, how, self.holdout_metrics["mae_model"], self.holdout_metrics["mae_naive"]))
         if self.churn_path == "empirical":
             lines.append("Churn risk from time since last order (the purchase model's dropout fit degenerated).")
         if self.gamma_gamma.get("warn"):
@@ -586,9 +601,9 @@ def fit_sample(customer_ids: pd.Series, size: int | None, random_state: int) -> 
 
     Examples
     --------
-    >>> ids = pd.Series([f"C{i}" for i in range(10)])
-    >>> fit_sample(ids, None, 0) is None, fit_sample(ids, 20, 0) is None, len(fit_sample(ids, 4, 0))
-    (True, True, 4)
+    >>> ids = pd.Series([f"C{i}" for i in range(1000)])
+    >>> fit_sample(ids, None, 0) is None, fit_sample(ids, 2000, 0) is None, len(fit_sample(ids, 400, 0))
+    (True, True, 400)
     """
     if size is None or len(customer_ids) <= size:
         return None
