@@ -258,6 +258,23 @@ def test_a_pooled_area_is_not_named_as_its_whole_parent_area():
         _assert_name_holds(rec)
 
 
+@pytest.mark.parametrize(("in_lapsed", "named_lapsed"), [(0.55, False), (0.80, True)])
+def test_a_second_hand_name_needs_two_thirds_of_the_members(in_lapsed, named_lapsed):
+    """A value tier with nothing of its own to be named by takes another segmentation's label only when
+    two thirds of it share that label: 52 % in the "Lapsed" cluster named Online Retail's "Rest" tier "Lapsed"."""
+    n_rest, n_top = 400, 200
+    k = int(in_lapsed * n_rest)
+    cluster = ["Lapsed"] * k + ["Active"] * (n_rest - k) + ["Lapsed"] * 20 + ["Active"] * (n_top - 20)
+    tier = ["Rest"] * n_rest + ["Top 20%"] * n_top
+    ids = [f"c{i}" for i in range(n_rest + n_top)]
+    customers = pd.DataFrame({"customer_id": ids})
+    labels = {"behavioral": pd.DataFrame({"customer_id": ids, "behavioral_segment": cluster}),
+              "value": pd.DataFrame({"customer_id": ids, "value_tier": tier})}
+    book = personas.build_personas(personas.build_population(customers, labels=labels), min_size=30)
+    rest = book.record("value_tier=Rest")
+    assert (rest["name"] == "Lapsed") is named_lapsed and (rest["name"] == "Rest") is (not named_lapsed), rest["name"]
+
+
 def _assert_name_holds(rec):
     """Every phrase of a persona's name comes from an attribute that holds for most members (a pooled
     area, "Other South", is named as such)."""
