@@ -143,3 +143,13 @@ def test_k_is_chosen_on_a_sample_of_large_data_and_everyone_is_labelled():
     assert adjusted_rand_score(planted, model.labels_) > 0.95
     everyone = behavioral.BehavioralClusters(k_range=(2, 5), n_bootstrap=2, selection_size=None, random_state=0).fit(features)
     assert not any("random sample" in note for note in everyone.notes_) and everyone.k_choice_.k == 3
+
+
+def test_a_feature_with_one_value_for_everyone_is_not_clustered_on():
+    """Online Retail has no product category: favourite_category_share is 1 for every customer."""
+    rng = np.random.default_rng(0)
+    feats = pd.DataFrame({c: rng.gamma(2.0, 10.0, 50) for c in behavioral.CLUSTER_FEATURES})
+    assert behavioral.cluster_columns(feats) == list(behavioral.CLUSTER_FEATURES)
+    feats["favourite_category_share"] = 1.0
+    assert "favourite_category_share" not in behavioral.cluster_columns(feats)
+    assert len(behavioral.cluster_columns(feats)) == len(behavioral.CLUSTER_FEATURES) - 1

@@ -76,3 +76,15 @@ def test_derived_attributes():
     assert d["age_band"].tolist()[:3] == ["18-30", "31-42", "66+"] and pd.isna(d["age_band"].iloc[3])
     assert d["income_band"].tolist() == ["low", "middle", "high", "low"]
     assert d["life_stage"].tolist()[:3] == ["Young single", "Family with children", "Retired"]
+
+
+def test_constant_features_are_left_out_of_the_table_and_named():
+    """Without a product category every customer has one category: the table would show 1, 1, 1."""
+    feats = pd.DataFrame({"frequency": [1.0, 3.0, 8.0], "n_categories": [1.0, 1.0, 1.0],
+                          "favourite_category_share": [1.0, 1.0, None], "favourite_category": ["All", "All", "All"]})
+    table = features.describe_features(feats)
+    assert table.index.tolist() == ["frequency"]
+    assert features.constant_features(feats) == ["n_categories", "favourite_category_share"]
+    assert features.constant_note(feats) == ("Left out as the same for every customer: n_categories (1), "
+                                             "favourite_category_share (1).")
+    assert features.constant_note(feats[["frequency"]]) == ""

@@ -388,9 +388,32 @@ def derived_attributes(customers: pd.DataFrame, *, income_edges: list[float] | N
     return out
 
 
-def describe_features(feats: pd.DataFrame) -> pd.DataFrame:
-    """Median, mean and 90th percentile of each numeric feature, with what it means."""
+def constant_features(feats: pd.DataFrame) -> list[str]:
+    """Numeric features with one value for every customer (e.g. category loyalty when the data have no
+    product category): they tell customers nothing apart, so tables and clusters leave them out."""
     numeric = feats.select_dtypes("number")
+    return [c for c in numeric.columns if numeric[c].nunique(dropna=True) < 2]
+
+
+def constant_note(feats: pd.DataFrame) -> str:
+    """A sentence naming the :func:`constant_features` left out of the feature table ("" when none).
+
+    Examples
+    --------
+    >>> constant_note(pd.DataFrame({"frequency": [1.0, 3.0], "n_categories": [1.0, 1.0]}))
+    'Left out as the same for every customer: n_categories (1).'
+    """
+    same = constant_features(feats)
+    if not same:
+        return ""
+    values = feats[same].bfill().iloc[0]
+    return "Left out as the same for every customer: " + ", ".join(f"{c} ({values[c]:g})" for c in same) + "."
+
+
+def describe_features(feats: pd.DataFrame) -> pd.DataFrame:
+    """Median, mean and 90th percentile of each numeric feature that varies, with what it means
+    (:func:`constant_note` names the others)."""
+    numeric = feats.select_dtypes("number").drop(columns=constant_features(feats))
     out = pd.DataFrame({"median": numeric.median(), "mean": numeric.mean(), "p90": numeric.quantile(0.9)})
     out["meaning"] = [FEATURE_DOCS.get(c, "share of spend in this category" if c.startswith("share_") else "") for c in out.index]
     return out.round(2)

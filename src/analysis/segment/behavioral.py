@@ -220,8 +220,10 @@ def segment_summary(labels: pd.Series, features: pd.DataFrame, value_col: str = 
 
 
 def cluster_columns(features: pd.DataFrame) -> list[str]:
-    """Cluster features available in ``features`` (with fewer than half missing)."""
-    return [c for c in CLUSTER_FEATURES if c in features and features[c].notna().mean() > 0.5]
+    """Cluster features available in ``features`` (with fewer than half missing) that vary: one with a
+    single value for everyone (category loyalty where the data have no category) separates no one."""
+    return [c for c in CLUSTER_FEATURES
+            if c in features and features[c].notna().mean() > 0.5 and features[c].nunique(dropna=True) > 1]
 
 
 def make_preprocessor(columns: list[str]) -> ColumnTransformer:
