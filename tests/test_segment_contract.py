@@ -142,6 +142,10 @@ def test_judge_levels_and_margins():
     assert base.judge(0.45, [0.20, 0.22], 0.50).level == "weak"  # separated but unstable
     assert base.judge(0.27, [0.22, 0.23], 0.95).level == "weak"
     assert base.judge(0.13, [0.13, 0.12], 0.99).level == "none"
+    # a margin over 0.10 but within two standard errors of the shuffled fits is not called clear
+    borderline = base.judge(0.33, [0.215, 0.225, 0.23], 0.98)
+    assert borderline.level == "weak" and "within the noise of the shuffled fits" in borderline.reason
+    assert base.judge(0.33, [0.2233, 0.2233, 0.2233], 0.98).level == "clear"  # the same margin with no noise
     assert base.judge(float("nan"), [0.1], 0.9).level == "none"
 
 
