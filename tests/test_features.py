@@ -88,3 +88,8 @@ def test_constant_features_are_left_out_of_the_table_and_named():
     assert features.constant_note(feats) == ("Left out as the same for every customer: n_categories (1), "
                                              "favourite_category_share (1).")
     assert features.constant_note(feats[["frequency"]]) == ""
+    everyone_once = pd.DataFrame({"frequency": [1.0, 1.0], "interpurchase_days": [np.nan, np.nan], "total_spend": [5.0, 2e6]})
+    assert features.constant_note(everyone_once) == ("Left out as the same for every customer: frequency (1). "
+                                                     "Left out as unknown for every customer: interpurchase_days.")
+    assert features.describe_features(everyone_once).index.tolist() == ["total_spend"]
+    assert features.constant_note(everyone_once.iloc[:0]) == ""  # no customers: nothing to say

@@ -99,7 +99,7 @@ def test_clustering_bases_recover_the_planted_segments_with_a_clear_verdict(resu
     common = labels.index.intersection(truth.index)
     assert adjusted_rand_score(truth[common], labels[common]) >= 0.8
     assert result.verdict.level == "clear", result.verdict.reason
-    assert result.model_payload()["verdict_evidence"]["margin"] >= base.CLEAR_MARGIN
+    assert result.model_payload()["verdict_evidence"]["margin_low"] >= base.CLEAR_MARGIN
 
 
 @pytest.mark.parametrize("name", [n for n, b in registry.BASES.items() if b.kind != "rules"])
@@ -146,6 +146,7 @@ def test_judge_levels_and_margins():
     borderline = base.judge(0.33, [0.215, 0.225, 0.23], 0.98)
     assert borderline.level == "weak" and "within the noise of the shuffled fits" in borderline.reason
     assert base.judge(0.33, [0.2233, 0.2233, 0.2233], 0.98).level == "clear"  # the same margin with no noise
+    assert base.judge(0.26, [0.215, 0.225, 0.23], 0.98).level == "weak"  # weak/none is the plain margin (0.036)
     assert base.judge(float("nan"), [0.1], 0.9).level == "none"
 
 

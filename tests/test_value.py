@@ -207,10 +207,11 @@ def test_online_retail_churn_risk_is_not_one_level_and_flags_lapsed_one_time_buy
     risk = result.labels.set_index("customer_id").loc[one_order_silent, "churn_risk"]
     assert len(risk) > 300 and (risk != "low").mean() >= 0.90
     assert result.holdout.available and result.holdout_metrics is not None
-    # on this single year no family beats the naive same-rate guess (MAE 0.94 against 0.92): the overview says so
+    # on this single year no family beats the naive same-rate guess (MAE 0.94 against 0.92 when measured): the
+    # overview line says what the comparison says
     m = result.holdout_metrics
     line = next(x for x in result.summary_lines() if x.startswith("Purchase model"))
-    assert m["mae_model"] >= m["mae_naive"] and "does not beat the naive guess" in line, (m, line)
+    assert ("does not beat the naive guess" in line) is (m["mae_model"] >= m["mae_naive"]), (m, line)
 
 
 @pytest.mark.slow

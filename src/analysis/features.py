@@ -389,10 +389,15 @@ def derived_attributes(customers: pd.DataFrame, *, income_edges: list[float] | N
 
 
 def constant_features(feats: pd.DataFrame) -> list[str]:
-    """Numeric features with one value for every customer (e.g. category loyalty when the data have no
-    product category): they tell customers nothing apart, so tables and clusters leave them out."""
+    """Numeric features with at most one value for every customer (e.g. category loyalty when the data have
+    no product category, or an interval when everyone ordered once): they tell customers nothing apart,
+    so the feature table leaves them out (:func:`constant_note` names them)."""
     numeric = feats.select_dtypes("number")
     return [c for c in numeric.columns if numeric[c].nunique(dropna=True) < 2]
+
+
+def _plain_number(value: float) -> str:
+    return f"{value:,.2f}".rstrip("0").rstrip(".")
 
 
 def constant_note(feats: pd.DataFrame) -> str:
@@ -400,14 +405,22 @@ def constant_note(feats: pd.DataFrame) -> str:
 
     Examples
     --------
-    >>> constant_note(pd.DataFrame({"frequency": [1.0, 3.0], "n_categories": [1.0, 1.0]}))
-    'Left out as the same for every customer: n_categories (1).'
+    >>> constant_note(pd.DataFrame({"frequency": [1.0, 3.0], "n_categories": [1.0, 1.0],
+    ...                             "interpurchase_days": [float("nan")] * 2}))
+    'Left out as the same for every customer: n_categories (1). Left out as unknown for every customer: interpurchase_days.'
     """
-    same = constant_features(feats)
-    if not same:
-        return ""
-    values = feats[same].bfill().iloc[0]
-    return "Left out as the same for every customer: " + ", ".join(f"{c} ({values[c]:g})" for c in same) + "."
+    numeric = feats.select_dtypes("number")
+    left_out = constant_features(feats)
+    same = [c for c in left_out if numeric[c].notna().any()]
+    unknown = [c for c in left_out if c not in same]
+    parts = []
+    if same:
+        values = {c: numeric[c].dropna().iloc[0] for c in same}
+        parts.append("Left out as the same for every customer: "
+                     + ", ".join(f"{c} ({_plain_number(float(v))})" for c, v in values.items()) + ".")
+    if unknown and len(numeric):
+        parts.append("Left out as unknown for every customer: " + ", ".join(unknown) + ".")
+    return " ".join(parts)
 
 
 def describe_features(feats: pd.DataFrame) -> pd.DataFrame:

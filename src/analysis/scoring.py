@@ -621,7 +621,7 @@ class _Behavioral(_Adapter):
         from .segment.behavioral import cluster_columns
 
         feats = run.customer_features()  # the run's saved features, else from its transactions
-        return list(dict.fromkeys([*cluster_columns(feats), *[c for c in self._rfm_columns() if c in feats]]))
+        return list(dict.fromkeys([*cluster_columns(feats, vary=False), *[c for c in self._rfm_columns() if c in feats]]))
 
     def score(self, model: SavedModel, run: Any) -> pd.DataFrame:
         from .segment.behavioral import behavioral_labels, rfm_scores, rfm_segments

@@ -6,7 +6,7 @@
   category-loyal"); when two personas of a run would share a name, the segment label is added.
   Another segmentation's label names a persona only when nothing of its own holds, and then only
   when it holds for two thirds of the members (:data:`SECOND_HAND_MAJORITY`); else the persona
-  keeps its segment's name.
+  keeps its segment's name (or, mostly overdue, is called lapsing).
   A persona most of whose customers are overdue (:func:`analysis.segment.behavioral.overdue`:
   recency checked against their own frequency) is named "Lapsing" and never "new". Phrases come
   from the vocabulary (package data).
@@ -290,8 +290,9 @@ def name_phrases(record: dict[str, Any]) -> list[str]:
     def phrase(t: dict[str, Any]) -> str:
         # a pooled area ("Other South": the South's smaller states) is named as pooled, never as its whole
         # parent area, which other segments of the same split share (Florida is in the South too)
-        if id(t) in definition and segment.lower() == f"other {t['name_phrase']}".lower():
-            return segment
+        pooled = f"other {t['name_phrase']}".lower()
+        if id(t) in definition and (segment.lower() == pooled or segment.lower().startswith(pooled + ", ")):
+            return segment  # also "Other West, Canada", as area labels tell same-named areas apart
         return t["name_phrase"]
 
     named = own or [t for t in items if (t.get("holds_share") or 0.0) >= SECOND_HAND_MAJORITY]

@@ -219,11 +219,13 @@ def segment_summary(labels: pd.Series, features: pd.DataFrame, value_col: str = 
 # ------------------------------------------------------------------------------------------
 
 
-def cluster_columns(features: pd.DataFrame) -> list[str]:
+def cluster_columns(features: pd.DataFrame, *, vary: bool = True) -> list[str]:
     """Cluster features available in ``features`` (with fewer than half missing) that vary: one with a
-    single value for everyone (category loyalty where the data have no category) separates no one."""
+    single value for everyone (category loyalty where the data have no category) separates no one.
+    ``vary=False`` asks only that they are there (new data scored with a saved model may hold a
+    batch where a feature happens to be the same for all)."""
     return [c for c in CLUSTER_FEATURES
-            if c in features and features[c].notna().mean() > 0.5 and features[c].nunique(dropna=True) > 1]
+            if c in features and features[c].notna().mean() > 0.5 and (not vary or features[c].nunique(dropna=True) > 1)]
 
 
 def make_preprocessor(columns: list[str]) -> ColumnTransformer:

@@ -671,7 +671,7 @@ def segment_traits(lift: pd.DataFrame, *, min_share_pct: float = 50.0, min_lift:
         picked = 0
         for row in group.itertuples(index=False):
             phrase = _TRAIT_TEMPLATES.get(row.attribute, f"{row.attribute.replace('_', ' ')} {{}}").format(row.category)
-            if row.attribute in _LOWER_IN_PHRASE:
+            if row.attribute in _LOWER_IN_PHRASE and phrase[1:2].islower():  # "Retired", never "DINK"
                 phrase = phrase[:1].lower() + phrase[1:]
             if row.attribute in used or phrase.lower() in said:
                 continue

@@ -205,13 +205,15 @@ def holdout_line(title: str, how: str, mae_model: float, mae_naive: float) -> st
     --------
     >>> holdout_line("BG/NBD", "chosen", 0.38, 0.52)
     'Purchase model BG/NBD (chosen); holdout MAE 0.380 vs naive 0.520 (27% lower).'
-    >>> holdout_line("MBG/NBD", "chosen", 0.940, 0.919).split("0.919: ")[1]
-    'it does not beat the naive guess that everyone keeps buying at their past rate: read predicted values as rough.'
+    >>> holdout_line("MBG/NBD", "chosen", 0.940, 0.919).split("0.919")[1]
+    '; it does not beat the naive guess that everyone keeps buying at their past rate, so read predicted values as rough.'
     """
     head = f"Purchase model {title} ({how}); holdout MAE {mae_model:.3f} vs naive {mae_naive:.3f}"
     if mae_naive > 0 and mae_model < mae_naive:
-        return f"{head} ({1 - mae_model / mae_naive:.0%} lower)."
-    return f"{head}: it does not beat the naive guess that everyone keeps buying at their past rate: read predicted values as rough."
+        gain = 1 - mae_model / mae_naive
+        return f"{head} ({gain:.0%} lower)." if gain >= 0.005 else f"{head} (under 1% lower)."
+    return (f"{head}; it does not beat the naive guess that everyone keeps buying at their past rate, so read "
+            "predicted values as rough.")
 
 
 def value_headline(frame: pd.DataFrame, value_col: str = "clv", horizon_months: int = 12) -> str:
