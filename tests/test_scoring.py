@@ -82,9 +82,13 @@ def test_model_saved_with_other_features_is_refused_naming_the_differences(behav
         scoring.score_basis(model, without_sessions)
     text = str(missing.value)
     assert "missing here ['sessions_per_month']" in text and "run fitted" in text.replace("saved by run fitted", "run fitted")
-    extra = _features(seed=3).assign(favourite_category_share=0.5)
+    shares = np.random.default_rng(3).uniform(0.2, 1.0, len(_features(seed=3)))
+    extra = _features(seed=3).assign(favourite_category_share=shares)
     with pytest.raises(scoring.ModelMismatch, match=r"not in the model \['favourite_category_share'\]"):
         scoring.score_basis(model, _run(tmp_path / "b", features=extra))
+    # the same column with one value for everyone (no categories in these data) separates no one: the model scores
+    same = _features(seed=3).assign(favourite_category_share=1.0)
+    assert len(scoring.score_basis(model, _run(tmp_path / "c", features=same)).labels) == len(same)
 
 
 def test_model_saved_under_another_contract_is_refused(behavioral_run, tmp_path):

@@ -621,7 +621,11 @@ class _Behavioral(_Adapter):
         from .segment.behavioral import cluster_columns
 
         feats = run.customer_features()  # the run's saved features, else from its transactions
-        return list(dict.fromkeys([*cluster_columns(feats, vary=False), *[c for c in self._rfm_columns() if c in feats]]))
+        # a feature the same for every customer here counts only when the model reads it: the fit leaves such
+        # a feature out (Online Retail's category loyalty, 1 for all without categories), and it separates no one
+        varying, read = set(cluster_columns(feats)), set(card.get("features", []))
+        present = [c for c in cluster_columns(feats, vary=False) if c in varying or c in read]
+        return list(dict.fromkeys([*present, *[c for c in self._rfm_columns() if c in feats]]))
 
     def score(self, model: SavedModel, run: Any) -> pd.DataFrame:
         from .segment.behavioral import behavioral_labels, rfm_scores, rfm_segments
