@@ -618,13 +618,14 @@ class _Behavioral(_Adapter):
                 "rfm_scores": int(result.rfm_rules.get("scores", 5))}
 
     def found(self, run: Any, card: dict[str, Any]) -> list[str]:
+        from .features import constant_features
         from .segment.behavioral import cluster_columns
 
         feats = run.customer_features()  # the run's saved features, else from its transactions
         # a feature the same for every customer here counts only when the model reads it: the fit leaves such
         # a feature out (Online Retail's category loyalty, 1 for all without categories), and it separates no one
-        varying, read = set(cluster_columns(feats)), set(card.get("features", []))
-        present = [c for c in cluster_columns(feats, vary=False) if c in varying or c in read]
+        same, read = set(constant_features(feats)), set(card.get("features", []))
+        present = [c for c in cluster_columns(feats, vary=False) if c not in same or c in read]
         return list(dict.fromkeys([*present, *[c for c in self._rfm_columns() if c in feats]]))
 
     def score(self, model: SavedModel, run: Any) -> pd.DataFrame:

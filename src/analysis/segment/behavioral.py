@@ -22,6 +22,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
+from ..features import constant_features
 from .base import BaseSegmenter, SegmentationResult
 
 #: Features used for behavioral clusters when present, and whether they are log-transformed.
@@ -224,8 +225,8 @@ def cluster_columns(features: pd.DataFrame, *, vary: bool = True) -> list[str]:
     single value for everyone (category loyalty where the data have no category) separates no one.
     ``vary=False`` asks only that they are there (new data scored with a saved model may hold a
     batch where a feature happens to be the same for all)."""
-    return [c for c in CLUSTER_FEATURES
-            if c in features and features[c].notna().mean() > 0.5 and (not vary or features[c].nunique(dropna=True) > 1)]
+    same = set(constant_features(features)) if vary else set()
+    return [c for c in CLUSTER_FEATURES if c in features and features[c].notna().mean() > 0.5 and c not in same]
 
 
 def make_preprocessor(columns: list[str]) -> ColumnTransformer:
